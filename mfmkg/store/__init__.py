@@ -1,0 +1,16 @@
+"""Store backends behind one interface (``Store``); ``open_store`` picks one from the configuration."""
+
+from mfmkg.store.base import AskResult, GraphResult, RawResult, SelectResult, Store
+
+__all__ = ["AskResult", "GraphResult", "RawResult", "SelectResult", "Store", "open_store"]
+
+
+def open_store(config: dict) -> Store:
+    """The store the configuration names: in memory, a remote endpoint, or the persistent default."""
+    from mfmkg.store.embedded import EmbeddedStore
+
+    if config.get("STORE"):
+        raise NotImplementedError("remote SPARQL stores are not implemented yet")
+    if config.get("MEMORY"):
+        return EmbeddedStore(None)
+    return EmbeddedStore(config["DATA_DIR"])

@@ -1,0 +1,1 @@
+"""The shipped ontology: Turtle files users edit (package data)."""

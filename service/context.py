@@ -1,0 +1,19 @@
+"""The per-app state every blueprint reads: configuration and the open store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+
+from mfmkg.store.base import Store
+
+
+@dataclass
+class ServiceContext:
+    config: dict
+    store: Store
+
+
+def ctx() -> ServiceContext:
+    return current_app.extensions["mfmkg"]
