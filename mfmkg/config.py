@@ -20,6 +20,7 @@ DEFAULTS: dict[str, object] = {
     "MAX_CONTENT_LENGTH": 50 * 1024 * 1024,
     "CORS_ORIGINS": None,      # CORS is off unless origins are listed
     "LOAD": [],                # literature paths loaded at start
+    "RELOAD_INTERVAL": 2.0,    # seconds between checks for edited ontology files (0: only on SIGHUP/reload)
 }
 
 

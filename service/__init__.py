@@ -7,23 +7,32 @@ import importlib
 from flask import Flask
 
 from mfmkg.config import load_config
+from mfmkg.errors import OntologyError
+from mfmkg.onto import HASH_KEY
 from mfmkg.service.context import ServiceContext
 from mfmkg.service.errors import register_error_handlers
+from mfmkg.service.reload import OntologyWatcher
 
 #: Blueprint modules, each exposing ``bp``; a module not yet written is skipped.
 BLUEPRINT_MODULES = ("mfmkg.service.meta", "mfmkg.service.sparql", "mfmkg.service.gaps",
-                     "mfmkg.service.publications")
+                     "mfmkg.service.publications", "mfmkg.service.reload")
 
 
 def create_app(test_config: dict | None = None, store=None) -> Flask:
     """Build the app. ``test_config`` overrides configuration; ``store`` reuses an already open store."""
-    from mfmkg.cli.common import open_ready_store
-
     app = Flask(__name__)
     cfg = load_config(test_config)
     app.config.update(cfg)
     app.config["MAX_CONTENT_LENGTH"] = cfg["MAX_CONTENT_LENGTH"]
-    app.extensions["mfmkg"] = ServiceContext(cfg, store if store is not None else open_ready_store(cfg))
+    if store is None:
+        from mfmkg.store import open_store
+
+        store = open_store(cfg)
+    watcher = OntologyWatcher(store, cfg.get("EXTENSIONS_DIR"))
+    if watcher.poll() == "error" and not store.get_meta(HASH_KEY):
+        raise OntologyError("ontology", None, "no valid ontology to serve: " + str(watcher.health))
+    app.extensions["mfmkg"] = ServiceContext(cfg, store, watcher)
+    watcher.start(float(cfg.get("RELOAD_INTERVAL") or 0))
     register_error_handlers(app)
     for name in BLUEPRINT_MODULES:
         try:

@@ -13,6 +13,11 @@ from mfmkg.store.base import Store
 class ServiceContext:
     config: dict
     store: Store
+    watcher: object = None  # service.reload.OntologyWatcher
+
+    @property
+    def health(self) -> dict:
+        return self.watcher.health if self.watcher is not None else {"status": "ok"}
 
 
 def ctx() -> ServiceContext:

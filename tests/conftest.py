@@ -38,7 +38,7 @@ def store():
 
 @pytest.fixture
 def app_config(tmp_path):
-    return {"MEMORY": True, "TESTING": True, "WRITE_TOKEN": TOKEN, "QUERY_TIMEOUT": 5.0,
+    return {"MEMORY": True, "TESTING": True, "WRITE_TOKEN": TOKEN, "QUERY_TIMEOUT": 5.0, "RELOAD_INTERVAL": 0,
             "DATA_DIR": str(tmp_path / "data")}
 
 

@@ -7,6 +7,7 @@ from typing import Iterable, Mapping
 
 import pyoxigraph as ox
 
+from mfmkg.binding import bind_values
 from mfmkg.errors import QuerySyntaxError, StoreError
 from mfmkg.results import serialize
 from mfmkg.store.base import AskResult, GraphResult, QueryResult, RawResult, SelectResult, Store, Term, Triple
@@ -40,10 +41,8 @@ class EmbeddedStore(Store):
             kwargs["use_default_graph_as_union"] = True
         if named_graphs:
             kwargs["named_graphs"] = [ox.NamedNode(g) for g in named_graphs]
-        if bindings:
-            kwargs["substitutions"] = {ox.Variable(k): to_oxigraph(v) for k, v in bindings.items()}
         try:
-            return self._store.query(sparql, **kwargs)
+            return self._store.query(bind_values(sparql, bindings), **kwargs)
         except SyntaxError as exc:
             raise QuerySyntaxError(str(exc)) from exc
         except OSError as exc:
