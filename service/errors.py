@@ -7,7 +7,7 @@ import logging
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
-from mfmkg.errors import MfmkgError
+from mfmkg.errors import MfmkgError, NotAcceptable
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("mfmkg.service")
@@ -22,7 +22,10 @@ def problem_response(status: int, title: str, detail: str, **extra) -> Response:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(MfmkgError)
     def _typed(exc: MfmkgError):
-        return problem_response(exc.status, exc.title, exc.detail)
+        resp = problem_response(exc.status, exc.title, exc.detail)
+        if isinstance(exc, NotAcceptable):
+            resp.headers["Vary"] = "Accept"  # the answer depended on Accept, so caches must key on it
+        return resp
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

@@ -16,7 +16,7 @@ from pathlib import Path
 from flask import Blueprint, jsonify, request
 
 from mfmkg.errors import MfmkgError, OntologyError
-from mfmkg.onto import content_hash, ensure_loaded, ontology_files
+from mfmkg.onto import HASH_KEY, content_hash, ensure_loaded, ontology_files
 from mfmkg.service.context import ctx
 
 log = logging.getLogger("mfmkg.reload")
@@ -49,7 +49,8 @@ class OntologyWatcher:
                 digest = content_hash(files)
             except (OSError, OntologyError) as exc:
                 return self._fail(OntologyError(getattr(exc, "path", "?"), None, str(exc)), [])
-            if digest == self._last_hash and not force:
+            if not force and digest in (self._last_hash, self.store.get_meta(HASH_KEY)):
+                self._last_hash = digest  # already checked and loaded (this run, or by an earlier one)
                 return "unchanged"
             errors = _check(files)
             if errors:

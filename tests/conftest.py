@@ -67,11 +67,22 @@ class LiveServer:
 
         self.server = create_server(app, host="127.0.0.1", port=0, threads=8)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
         wait_until_up(self.url)
 
+    def _loop(self):
+        # waitress's own run() loops forever; stepping the loop lets close() stop it without a closed-fd race.
+        from waitress import wasyncore
+
+        while not self._stop.is_set():
+            wasyncore.loop(timeout=0.05, map=self.server._map, count=1)
+
     def close(self):
+        self._stop.set()
+        self.thread.join(timeout=5)
+        self.server.task_dispatcher.shutdown()
         self.server.close()
 
 
