@@ -19,6 +19,7 @@ DEFAULTS: dict[str, object] = {
     "WRITE_TOKEN": None,       # bearer token for write endpoints; None: writes refused
     "MAX_CONTENT_LENGTH": 50 * 1024 * 1024,
     "CORS_ORIGINS": None,      # CORS is off unless origins are listed
+    "SERVICE_ALLOWLIST": [],   # endpoint IRIs a public query may call with SERVICE (default: none)
     "LOAD": [],                # literature paths loaded at start
     "RELOAD_INTERVAL": 2.0,    # seconds between checks for edited ontology files (0: only on SIGHUP/reload)
 }

@@ -1,0 +1,123 @@
+"""The public, read-only SPARQL 1.1 Protocol endpoint at ``/sparql``.
+
+* Query by ``GET /sparql?query=``, ``POST`` form (``application/x-www-form-urlencoded``, ``query=``) or ``POST`` body
+  (``application/sparql-query``); ``default-graph-uri`` / ``named-graph-uri`` (repeatable) set the dataset, and
+  without them the default graph is the union of all graphs. Other parameters are ignored (SPARQLWrapper adds
+  ``format``, ``output`` and ``results``, and repeats ``format``).
+* Read-only: ``update=`` or an ``application/sparql-update`` body is 403; other body types are 415.
+* SERVICE calls are refused (403) unless the endpoint is in the ``SERVICE_ALLOWLIST`` setting (default: none).
+* Results as negotiated by ``negotiate.choose``; every response carries ``Vary: Accept``. No CORS headers here.
+* At most ``MAX_ROWS`` rows (or triples); when the cap cut the result, the response has ``X-SPARQL-Truncated: true``.
+* Queries run in a forked process killed after ``QUERY_TIMEOUT`` seconds (``mfmkg.sandbox``), answered by a 503
+  problem "Query time limit exceeded": 503 rather than 504 because this server is the origin that gave up (504 is
+  a gateway's word for an upstream that did not answer); no Retry-After, as the same query would fail again.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from flask import Blueprint, Request, Response, request
+
+from mfmkg import sandbox, sparql_text
+from mfmkg.errors import BadRequest, QueryRefused, UnsupportedMediaType
+from mfmkg.service import negotiate
+from mfmkg.service.context import ctx
+from mfmkg.store.base import RawResult, Store
+
+bp = Blueprint("sparql", __name__)
+
+FORM = "application/x-www-form-urlencoded"
+QUERY_BODY = "application/sparql-query"
+UPDATE_BODY = "application/sparql-update"
+TRUNCATED_HEADER = "X-SPARQL-Truncated"
+_ABSOLUTE_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]*\Z")
+
+
+@dataclass
+class ProtocolRequest:
+    query: str
+    default_graphs: list[str] = field(default_factory=list)
+    named_graphs: list[str] = field(default_factory=list)
+
+
+def read_protocol_request(req: Request) -> ProtocolRequest:
+    """The query and dataset of a SPARQL Protocol request; raises the typed error for each protocol violation."""
+    if req.method == "GET":
+        params, body_query = req.args, None
+    elif req.mimetype == FORM:
+        params, body_query = req.form, None
+    elif req.mimetype == QUERY_BODY:
+        params, body_query = req.args, _decode_body(req)
+    elif req.mimetype == UPDATE_BODY:
+        raise QueryRefused("SPARQL updates are not accepted: this endpoint is read-only")
+    else:
+        shown = req.mimetype or "no Content-Type"
+        raise UnsupportedMediaType(f"POST /sparql takes {FORM} or {QUERY_BODY}, not {shown}")
+    if "update" in params:
+        raise QueryRefused("SPARQL updates are not accepted: this endpoint is read-only")
+    if body_query is None:
+        values = set(params.getlist("query"))
+        if len(values) != 1:
+            raise BadRequest("give the query in exactly one 'query' parameter" if values else
+                             "missing the 'query' parameter")
+        body_query = values.pop()
+    if not body_query.strip():
+        raise BadRequest("the query is empty")
+    return ProtocolRequest(body_query, _graph_iris(params, "default-graph-uri"),
+                           _graph_iris(params, "named-graph-uri"))
+
+
+def _decode_body(req: Request) -> str:
+    charset = req.mimetype_params.get("charset", "utf-8")
+    try:
+        return req.get_data().decode(charset)
+    except (LookupError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the query body is not valid {charset} text ({exc})") from exc
+
+
+def _graph_iris(params, name: str) -> list[str]:
+    iris = list(dict.fromkeys(params.getlist(name)))  # repeated values are harmless: keep one of each
+    for iri in iris:
+        if not _ABSOLUTE_IRI.match(iri):
+            raise BadRequest(f"{name} must be an absolute IRI, not {iri!r}")
+    return iris
+
+
+def service_allowlist(config: dict) -> frozenset[str]:
+    """SERVICE_ALLOWLIST as a set of IRIs: a list, or one string of IRIs separated by spaces or commas."""
+    value = config.get("SERVICE_ALLOWLIST") or []
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    return frozenset(str(v) for v in value)
+
+
+def evaluate(store: Store, preq: ProtocolRequest, media_type: str, config: dict) -> RawResult:
+    """Run the query under the endpoint's limits: SERVICE allowlist, row cap, time limit."""
+    allowlist = service_allowlist(config)
+    timeout = float(config.get("QUERY_TIMEOUT") or 0)
+    max_rows = config.get("MAX_ROWS")
+    return sandbox.query_raw(
+        store, preq.query, media_type, timeout=timeout,
+        precheck=lambda q: bool(sparql_text.check_services(q, allowlist)),
+        default_graphs=preq.default_graphs or None, named_graphs=preq.named_graphs or None,
+        max_rows=int(max_rows) if max_rows else None)
+
+
+@bp.route("/sparql", methods=["GET", "POST"])
+def sparql():
+    preq = read_protocol_request(request)
+    kind = sparql_text.query_kind(preq.query)  # None: not a query; the store's parser will say why
+    choice = negotiate.choose(request.headers.get("Accept"), kind)
+    result = evaluate(ctx().store, preq, choice.store_type, ctx().config)
+    response = Response(result.body, content_type=negotiate.content_type_header(choice.content_type))
+    if result.truncated:
+        response.headers[TRUNCATED_HEADER] = "true"
+    return response
+
+
+@bp.after_request
+def _vary_accept(response: Response) -> Response:
+    response.vary.add("Accept")  # error responses too: a 406 depends on Accept as much as a 200 does
+    return response
