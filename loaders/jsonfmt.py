@@ -1,0 +1,162 @@
+"""JSON and JSONL parsers; fields as documented in ``_fields`` (CSV's names plus awesome-mllm-safety's
+Date / Notes / Title / Link / Author).
+
+JSON shapes: a list of objects; or an object of sections ``{"Section": [objects], ...}`` (awesome-mllm-safety's
+data.json), where each section name becomes a category; or one object. Each entry's line is the line of its
+object's opening brace, found by decoding the top two levels element by element (``json.JSONDecoder.raw_decode``)
+so positions are exact. Broken JSON -> LoadError with the decoder's line and column.
+
+JSONL: one object per line; blank lines skipped. A line that is not a JSON object is reported as an unreadable
+entry at that line (field ``entry``) and the other lines still load.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Iterator
+
+from mfmkg.errors import LoadError
+
+from . import _common as c
+from . import _fields
+from .record import Entry
+
+_WS = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+class _Shape(Exception):
+    """The document is valid JSON but not a shape this format reads."""
+
+
+def parse(source: c.Source, name: str | None = None) -> Iterator[Entry]:
+    """Entries of a JSON file, path or stream."""
+    name = c.source_name(source, name)
+    yield from parse_text(c.read_text(source, name, "JSON"), name)
+
+
+def parse_text(text: str, name: str) -> Iterator[Entry]:
+    finish = c.Finisher()
+    for line, obj, section in objects(text, name, "JSON"):
+        if isinstance(obj, dict):
+            yield finish(_fields.entry(obj, name, line, [section] if section else None))
+        else:
+            yield c.unreadable(name, line, f"expected a JSON object, found {_kind(obj)}")
+
+
+def parse_jsonl(source: c.Source, name: str | None = None) -> Iterator[Entry]:
+    """Entries of a JSONL file, path or stream (one JSON object per line)."""
+    name = c.source_name(source, name)
+    yield from parse_jsonl_text(c.read_text(source, name, "JSONL"), name)
+
+
+def parse_jsonl_text(text: str, name: str) -> Iterator[Entry]:
+    finish = c.Finisher()
+    loads = json.loads
+    for n, raw in enumerate(text.split("\n"), 1):
+        if not raw or raw.isspace():
+            continue
+        try:
+            obj = loads(raw)
+        except json.JSONDecodeError as e:
+            yield c.unreadable(name, n, f"not valid JSON: {e.msg} (column {e.colno})")
+            continue
+        except RecursionError:
+            yield c.unreadable(name, n, "JSON nested too deeply to read")
+            continue
+        if isinstance(obj, dict):
+            yield finish(_fields.entry(obj, name, n))
+        else:
+            yield c.unreadable(name, n, f"expected a JSON object, found {_kind(obj)}")
+
+
+def _kind(obj) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(obj), "a number")
+
+
+def objects(text: str, name: str, label: str) -> Iterator[tuple[int, object, str | None]]:
+    """``(line, element, section)`` for each element of a top-level array or of each array-valued member of a
+    top-level object (``section`` is the member name); a top-level object without array members is one element.
+    """
+    try:
+        found = list(_scan(text))
+    except RecursionError:
+        raise LoadError(name, 1, None, f"{label} nested too deeply to read") from None
+    except (json.JSONDecodeError, _Shape, IndexError, ValueError) as scan_error:
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as e:
+            raise LoadError(name, e.lineno, None, f"broken {label}: {e.msg} (column {e.colno})") from None
+        except RecursionError:
+            raise LoadError(name, 1, None, f"{label} nested too deeply to read") from None
+        raise LoadError(name, 1, None, f"not a {label} list of entries: {scan_error}") from None
+    line, last = 1, 0
+    for pos, obj, section in found:
+        line += text.count("\n", last, pos)
+        last = pos
+        yield line, obj, section
+
+
+def _scan(text: str):
+    i = _WS.match(text, 0).end()
+    if i == len(text):
+        return
+    if text[i] == "[":
+        end = yield from _array(text, i, None)
+    elif text[i] == "{":
+        whole, end = _DECODER.raw_decode(text, i)
+        if any(str(k).strip().lower() == "title" for k in whole):  # one record, not sections
+            yield i, whole, None
+        else:
+            end = yield from _sections(text, i)
+    else:
+        raise _Shape("expected an array or an object at the top level")
+    if _WS.match(text, end).end() != len(text):
+        raise _Shape("extra data after the top-level value")
+
+
+def _sections(text: str, i: int):
+    """Yield the elements of each array-valued member of the object opening at ``i``; return the end index."""
+    end = None
+    i = _WS.match(text, i + 1).end()
+    if text[i] == "}":
+        end = i + 1
+    while end is None:
+        key, j = _DECODER.raw_decode(text, i)
+        if not isinstance(key, str):
+            raise _Shape("object member name expected")
+        i = _WS.match(text, j).end()
+        if text[i] != ":":
+            raise _Shape("':' expected")
+        i = _WS.match(text, i + 1).end()
+        if text[i] == "[":
+            i = yield from _array(text, i, key)
+        else:
+            _, i = _DECODER.raw_decode(text, i)
+        i = _WS.match(text, i).end()
+        if text[i] == ",":
+            i = _WS.match(text, i + 1).end()
+        elif text[i] == "}":
+            end = i + 1
+        else:
+            raise _Shape("',' or '}' expected")
+    return end
+
+
+def _array(text: str, i: int, section: str | None):
+    """Yield ``(pos, element, section)`` for the array opening at ``i``; return the index after it."""
+    i = _WS.match(text, i + 1).end()
+    if text[i] == "]":
+        return i + 1
+    while True:
+        obj, j = _DECODER.raw_decode(text, i)
+        yield i, obj, section
+        i = _WS.match(text, j).end()
+        if text[i] == ",":
+            i = _WS.match(text, i + 1).end()
+        elif text[i] == "]":
+            return i + 1
+        else:
+            raise _Shape("',' or ']' expected")
