@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify
 
 from mfmkg import __version__
 from mfmkg.namespaces import ONTOLOGY_GRAPH, ONTOLOGY_IRI
+from mfmkg.exports.release import release_info
 from mfmkg.onto import HASH_KEY
 from mfmkg.service.context import ctx
 from mfmkg.store.base import SelectResult
@@ -34,6 +35,7 @@ def version():
         "ontology": {"iri": ONTOLOGY_IRI, "versionIRI": _s(row[0]), "versionInfo": _s(row[1]),
                      "contentHash": store.get_meta(HASH_KEY)},
         "triples": store.stats(),
+        "release": release_info(store),
     })
 
 
