@@ -10,7 +10,6 @@ from mfmkg.service.context import ctx
 from mfmkg.tables import to_csv
 
 bp = Blueprint("gaps", __name__)
-FILTERS = ("modality", "flow", "axis", "level")
 
 
 def gaps_rows(args: dict) -> tuple[list[str], list[dict]]:
@@ -19,11 +18,17 @@ def gaps_rows(args: dict) -> tuple[list[str], list[dict]]:
     return result.variables, result.values()
 
 
+def gap_filters() -> dict:
+    """The request's values for the gaps query's parameters (modality, flow, axis, level, family, inferred)."""
+    names = [p.name for p in get_query("gaps").params]
+    return {k: request.args[k] for k in names if request.args.get(k)}
+
+
 @bp.get("/gaps", defaults={"ext": None})
 @bp.get("/gaps.<any(json, csv):ext>")
 def gaps(ext: str | None):
     fmt = ext or _negotiate()
-    filters = {k: request.args[k] for k in FILTERS if request.args.get(k)}
+    filters = gap_filters()
     variables, rows = gaps_rows(filters)
     if fmt == "csv":
         resp = Response(to_csv(variables, rows), mimetype="text/csv")

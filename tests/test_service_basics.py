@@ -52,7 +52,8 @@ def test_gaps_lists_every_threat_uncovered_first(live_server):
 
 @pytest.mark.parametrize("param,value", [("modality", "Audio"), ("modality", "mfm:Audio"),
                                          ("modality", "https://w3id.org/mfmkg/ont#Audio"), ("level", "SystemLevel"),
-                                         ("flow", "MemoryFlow"), ("axis", "Signal")])
+                                         ("flow", "MemoryFlow"), ("axis", "Signal"),
+                                         ("family", "AgentMemoryThreat")])
 def test_gaps_filters_narrow_the_list(live_server, param, value):
     everything = requests.get(live_server.url + "/gaps.json").json()["count"]
     filtered = requests.get(live_server.url + "/gaps.json", params={param: value}).json()
@@ -82,7 +83,7 @@ def test_gaps_formats(live_server, path, accept, ctype):
     assert resp.headers["Content-Type"].startswith(ctype)
     if ctype == "text/csv":
         header = next(csv.reader(io.StringIO(resp.text)))
-        assert header == ["threat", "label", "family", "defenses", "attacks"]
+        assert header == ["threat", "label", "family", "defenses", "attacks", "evidence"]
 
 
 def test_gaps_unsatisfiable_accept_is_406(live_server):
