@@ -10,7 +10,7 @@ from pathlib import Path
 DEFAULTS: dict[str, object] = {
     "DATA_DIR": None,          # persistent store directory; None -> default_data_dir()
     "MEMORY": False,           # True: an ephemeral in-memory store
-    "STORE": None,             # a remote store URL (sparql+http://...), later issue
+    "STORE": None,             # a remote SPARQL store URL (see docs/remote-store.md); None: embedded
     "EXTENSIONS_DIR": None,    # a directory of the user's own Turtle files, loaded on top of the shipped ones
     "QUERY_TIMEOUT": 10.0,     # seconds a public SPARQL query may run before it is killed
     "MAX_ROWS": 10000,         # result rows (or triples) returned at most by the public endpoint
@@ -21,6 +21,8 @@ DEFAULTS: dict[str, object] = {
     "CORS_ORIGINS": None,      # CORS is off unless origins are listed
     "SERVICE_ALLOWLIST": [],   # endpoint IRIs a public query may call with SERVICE (default: none)
     "LOAD": [],                # literature paths loaded at start
+    "CACHE_ENTRIES": 256,      # cached query results kept per store (0: no cache)
+    "CACHE_BYTES": 64 * 1024 * 1024,  # and their total size at most
     "RELOAD_INTERVAL": 2.0,    # seconds between checks for edited ontology files (0: only on SIGHUP/reload)
 }
 
