@@ -9,7 +9,8 @@ import click
 from mfmkg import __version__
 
 #: Modules that each define ``register(group)``; a module not yet written is skipped.
-COMMAND_MODULES = ("mfmkg.cli.serve", "mfmkg.cli.query", "mfmkg.cli.check", "mfmkg.cli.load")
+COMMAND_MODULES = ("mfmkg.cli.serve", "mfmkg.cli.query", "mfmkg.cli.check", "mfmkg.cli.load", "mfmkg.cli.export",
+                   "mfmkg.cli.analyze")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,1 @@
+"""Benchmarks: classification quality and load throughput (docs/loading.md)."""
