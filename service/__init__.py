@@ -14,8 +14,10 @@ from mfmkg.service.errors import register_error_handlers
 from mfmkg.service.reload import OntologyWatcher
 
 #: Blueprint modules, each exposing ``bp``; a module not yet written is skipped.
-BLUEPRINT_MODULES = ("mfmkg.service.meta", "mfmkg.service.sparql", "mfmkg.service.gaps",
-                     "mfmkg.service.publications", "mfmkg.service.reload")
+BLUEPRINT_MODULES = ("mfmkg.service.meta", "mfmkg.service.sparql", "mfmkg.service.gaps", "mfmkg.service.exports",
+                     "mfmkg.service.publications", "mfmkg.service.reload", "mfmkg.service.queries",
+                     "mfmkg.service.resources", "mfmkg.service.openapi", "mfmkg.service.cors",
+                     "mfmkg.service.ui", "mfmkg.service.analysis", "mfmkg.service.cachestats")
 
 
 def create_app(test_config: dict | None = None, store=None) -> Flask:

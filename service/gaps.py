@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from mfmkg.errors import NotAcceptable
-from mfmkg.named_queries import get_query, run_named
+from mfmkg.cache import cached_run_named
+from mfmkg.named_queries import get_query
 from mfmkg.service.context import ctx
 from mfmkg.tables import to_csv
 
@@ -14,7 +15,7 @@ bp = Blueprint("gaps", __name__)
 
 def gaps_rows(args: dict) -> tuple[list[str], list[dict]]:
     query = get_query("gaps")
-    result = run_named(ctx().store, query, args)
+    result = cached_run_named(ctx().store, query, args)
     return result.variables, result.values()
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, url_for
 
+from mfmkg.cache import cached_query
 from mfmkg.errors import UnknownQuery
 from mfmkg.named_queries import NamedQuery, allowed_values, bind_params, load_queries
 from mfmkg.results import serialize
@@ -68,7 +69,7 @@ def run_query(name: str, ext: str | None):
     fmt = choose(ext, FORMATS)
     store = ctx().store
     bindings = bind_params(store, query, request.args.to_dict(flat=True))
-    result = store.query(query.sparql, bindings=bindings)
+    result = cached_query(store, query.sparql, bindings)
     if not isinstance(result, SelectResult):  # named queries are SELECTs; anything else is served unpaged
         raw = serialize(result, "application/sparql-results+json")
         return Response(raw.body, content_type=raw.media_type)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from flask import Blueprint, Request, Response, request
 
 from mfmkg import sandbox, sparql_text
+from mfmkg.cache import cached_raw
 from mfmkg.errors import BadRequest, QueryRefused, UnsupportedMediaType
 from mfmkg.service import negotiate
 from mfmkg.service.context import ctx
@@ -97,12 +98,14 @@ def evaluate(store: Store, preq: ProtocolRequest, media_type: str, config: dict)
     """Run the query under the endpoint's limits: SERVICE allowlist, row cap, time limit."""
     allowlist = service_allowlist(config)
     timeout = float(config.get("QUERY_TIMEOUT") or 0)
-    max_rows = config.get("MAX_ROWS")
-    return sandbox.query_raw(
+    max_rows = int(config["MAX_ROWS"]) if config.get("MAX_ROWS") else None
+    # Cached per data version (mfmkg.cache): successful results only, never queries with SERVICE or RAND/NOW.
+    key = (preq.query, media_type, tuple(sorted(preq.default_graphs)), tuple(sorted(preq.named_graphs)), max_rows)
+    return cached_raw(store, key, preq.query, lambda: sandbox.query_raw(
         store, preq.query, media_type, timeout=timeout,
         precheck=lambda q: bool(sparql_text.check_services(q, allowlist)),
         default_graphs=preq.default_graphs or None, named_graphs=preq.named_graphs or None,
-        max_rows=int(max_rows) if max_rows else None)
+        max_rows=max_rows))
 
 
 @bp.route("/sparql", methods=["GET", "POST"])

@@ -5,6 +5,8 @@ Results use rdflib terms so that no backend's own term types leak past this modu
 
 from __future__ import annotations
 
+import itertools
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Union
@@ -22,6 +24,10 @@ RESULTS_MEDIA_TYPES = (
     "text/tab-separated-values",
 )
 RDF_MEDIA_TYPES = ("text/turtle", "application/n-triples", "application/ld+json", "application/rdf+xml")
+
+#: Data versions come from one process-wide counter, so two stores never share a version token.
+_VERSIONS = itertools.count(1)
+_VERSION_LOCK = threading.Lock()
 
 
 @dataclass
@@ -80,6 +86,29 @@ class Store(ABC):
 
     #: True when queries may be evaluated in a forked child process (the data is in this process).
     forkable: bool = False
+
+    # -- data version --------------------------------------------------------------------------
+    # Result caches (``mfmkg.cache``) key results by ``data_version()``. Every write method of a backend calls
+    # ``self._bump()`` after its write (also when it failed: bumping is harmless, missing one is not), so a
+    # result cached before a write is never served after it. The counter lives in this process: that is exact
+    # for an embedded store, which only one process can open for writing (RocksDB's lock; an in-memory store
+    # belongs to its process anyway). A backend whose data other processes may change (a shared remote
+    # endpoint) must override ``data_version`` to reflect those writes, or return a fresh token on every call
+    # to disable caching.
+
+    def data_version(self) -> int:
+        """A token that grows with every write through this store object; unique across stores in this process."""
+        version = self.__dict__.get("_data_version")
+        if version is None:
+            with _VERSION_LOCK:
+                version = self.__dict__.setdefault("_data_version", next(_VERSIONS))
+        return version
+
+    def _bump(self) -> int:
+        """Record a write: the next ``data_version()`` is larger than every earlier one. Call after the write."""
+        with _VERSION_LOCK:
+            self._data_version = next(_VERSIONS)
+            return self._data_version
 
     @abstractmethod
     def query(
@@ -151,10 +180,13 @@ class Store(ABC):
         from mfmkg.namespaces import META_GRAPH, MFM
 
         k = URIRef(META_GRAPH + "#" + key)
-        self.update(
-            f"DELETE WHERE {{ GRAPH <{META_GRAPH}> {{ <{k}> <{MFM.metaValue}> ?v }} }};\n"
-            f"INSERT DATA {{ GRAPH <{META_GRAPH}> {{ <{k}> <{MFM.metaValue}> {Literal(value).n3()} }} }}"
-        )
+        try:
+            self.update(
+                f"DELETE WHERE {{ GRAPH <{META_GRAPH}> {{ <{k}> <{MFM.metaValue}> ?v }} }};\n"
+                f"INSERT DATA {{ GRAPH <{META_GRAPH}> {{ <{k}> <{MFM.metaValue}> {Literal(value).n3()} }} }}"
+            )
+        finally:
+            self._bump()  # ``update`` bumps too; this keeps set_meta a write for any backend
 
     def close(self) -> None:
         """Release the backend (file locks, connections)."""

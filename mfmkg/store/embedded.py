@@ -90,6 +90,8 @@ class EmbeddedStore(Store):
             raise QuerySyntaxError(str(exc)) from exc
         except OSError as exc:
             raise StoreError(f"store write failed: {exc}") from exc
+        finally:
+            self._bump()
 
     def load(self, data: bytes | str, media_type: str, graph: str) -> None:
         fmt = ox.RdfFormat.from_media_type(media_type)
@@ -102,6 +104,8 @@ class EmbeddedStore(Store):
             raise QuerySyntaxError(str(exc)) from exc
         except OSError as exc:
             raise StoreError(f"store write failed: {exc}") from exc
+        finally:
+            self._bump()
 
     def add(self, triples: Iterable[Triple], graph: str) -> int:
         g = ox.NamedNode(graph)
@@ -110,6 +114,8 @@ class EmbeddedStore(Store):
             self._store.extend(quads)  # one transaction
         except OSError as exc:
             raise StoreError(f"store write failed: {exc}") from exc
+        finally:
+            self._bump()
         return len(quads)
 
     def replace_graph(self, graph: str, triples: Iterable[Triple]) -> int:
