@@ -10,7 +10,9 @@ def open_store(config: dict) -> Store:
     from mfmkg.store.embedded import EmbeddedStore
 
     if config.get("STORE"):
-        raise NotImplementedError("remote SPARQL stores are not implemented yet")
+        from mfmkg.store.remote import RemoteStore
+
+        return RemoteStore(str(config["STORE"]), config)
     if config.get("MEMORY"):
         return EmbeddedStore(None)
     return EmbeddedStore(config["DATA_DIR"])
