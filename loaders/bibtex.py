@@ -47,7 +47,7 @@ _BR = _braced(4)
 _QUOTED = r'"(?:[^"{}\\]|\\+(?:"|[^"{}\\])|\{[^"{}]*\})*"'
 _PART = r'(?:\{%s\}|%s|[^\s,{}"#=()@%%\\]+)' % (_BR, _QUOTED)
 _VALUE = r"%s(?:\s*#\s*%s)*" % (_PART, _PART)
-_HEAD = re.compile(r"\s*([^\s,{}()\"=#%\\]*)\s*(,|\})")
+_HEAD = re.compile(r"\s*+([^\s,{}()\"=#%\\]*+)\s*+(,|\})")  # possessive: linear on long runs of spaces
 _FIELD = re.compile(r"\s*([^\s=,{}\"#()%%\\]+)\s*=\s*(%s)\s*(,|\})" % _VALUE)
 _CLOSE = re.compile(r"\s*\}")
 _STRING = re.compile(r"\s*([^\s=,{}\"#()%%\\]+)\s*=\s*(%s)\s*\}" % _VALUE)
