@@ -161,6 +161,8 @@ def test_bad_deployment_names_the_field(doc, change, field, reason):
     ('{"sources": ', "json", "not valid JSON"),
     (b"\xff\xfe", None, "not UTF-8"),
     ("", None, "must be a mapping"),
+    ("[" * 100000, "json", "nested too deeply"),
+    ("[" * 100000, None, "nested too deeply"),
 ])
 def test_unparsable_files_name_the_document(text, fmt, fragment):
     with pytest.raises(DeploymentError) as err:

@@ -97,8 +97,12 @@ def parse_text(text: str | bytes, fmt: str | None = None, where: str = "deployme
         except json.JSONDecodeError as exc:
             raise DeploymentError("(document)", f"not valid JSON: {exc.msg} at line {exc.lineno}, column "
                                                 f"{exc.colno}", where) from None
+        except RecursionError:
+            raise DeploymentError("(document)", "nested too deeply", where) from None
     try:
         return yaml.safe_load(text)
+    except RecursionError:
+        raise DeploymentError("(document)", "nested too deeply", where) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
