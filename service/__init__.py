@@ -15,6 +15,7 @@ from mfmkg.service.reload import OntologyWatcher
 
 #: Blueprint modules, each exposing ``bp``; a module not yet written is skipped.
 BLUEPRINT_MODULES = ("mfmkg.service.meta", "mfmkg.service.sparql", "mfmkg.service.gaps", "mfmkg.service.exports",
+                     "mfmkg.service.graphstore",
                      "mfmkg.service.publications", "mfmkg.service.reload", "mfmkg.service.queries",
                      "mfmkg.service.resources", "mfmkg.service.openapi", "mfmkg.service.cors",
                      "mfmkg.service.ui", "mfmkg.service.analysis", "mfmkg.service.cachestats")

@@ -44,6 +44,7 @@ def _table(ext: str | None, report: dict, columns: list[str], rows: list[dict]):
 @bp.get("/coverage", defaults={"ext": None})
 @bp.get("/coverage.<any(json, csv):ext>")
 def coverage(ext: str | None):
+    """Which defenses cover which threats: degree, kind (asserted or inferred, with its rule), inheritance."""
     args = request.args
     rep = api.coverage_report(ctx().store, flag("inferred", args.get("inferred")), args.get("threat") or None,
                               args.get("defense") or None)
@@ -53,6 +54,7 @@ def coverage(ext: str | None):
 @bp.get("/dci", defaults={"ext": None})
 @bp.get("/dci.<any(json, csv):ext>")
 def dci(ext: str | None):
+    """The Defense Coverage Index of every defense (and of a ``portfolio``), by axis, flow and modality."""
     args = request.args
     rep = api.dci_report(ctx().store, choice("weights", args.get("weights"), WEIGHTS, "uniform"),
                          flag("inferred", args.get("inferred")), args.get("portfolio"))
@@ -62,6 +64,7 @@ def dci(ext: str | None):
 @bp.get("/minimax", defaults={"ext": None})
 @bp.get("/minimax.<any(json, csv):ext>")
 def minimax(ext: str | None):
+    """The defense portfolio within ``budget`` that minimises the worst residual threat (game value, best response)."""
     args = request.args
     limit = number("time_limit", args.get("time_limit"), strict=True, required=False, default=30)
     rep = api.minimax_report(ctx().store, number("budget", args.get("budget")),
@@ -74,7 +77,9 @@ def minimax(ext: str | None):
 
 @bp.post("/flow")
 def flow():
-    """The body is a deployment, or ``{"deployment": {...}, "session": [...] or "JSON lines", "share": 0.5}``;
+    """Attack capacity, min cut and circuit breaker of a posted deployment.
+
+    The body is a deployment, or ``{"deployment": {...}, "session": [...] or "JSON lines", "share": 0.5}``;
     ``?share=`` overrides the share."""
     choose(None, ("json",))
     doc = parse_text(_body(), _body_format())

@@ -26,6 +26,7 @@ JSON, PROBLEM, CSV, TSV = "application/json", "application/problem+json", "text/
 _ARG = re.compile(r"<(?:(?P<conv>\w+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
 _SPARQL_TYPES = ["application/sparql-results+json", "application/sparql-results+xml", CSV, TSV, JSON,
                  "text/turtle", "application/n-triples", "application/ld+json", "application/rdf+xml"]
+_RDF_TYPES = ["text/turtle", "application/n-triples", "application/ld+json", "application/rdf+xml"]
 _PAGING = [
     {"name": "_size", "in": "query", "required": False, "description": "rows per page (JSON default 100)",
      "schema": {"type": "integer", "minimum": 1}},
@@ -45,8 +46,9 @@ HINTS: dict[str, dict] = {
     "meta.version": {"media": [JSON]},
     "gaps.gaps": {"media": [JSON, CSV], "query_params_from": ("gaps", ("modality", "flow", "axis", "level"))},
     "sparql.sparql": {
-        "media": _SPARQL_TYPES,
-        "params": {"get": [_q("query", "a SPARQL 1.1 query", required=True),
+        "media": _SPARQL_TYPES + ["text/html"],
+        "params": {"get": [_q("query", "a SPARQL 1.1 query; without it, an RDF Accept type gets the Service "
+                                    "Description and a browser the query page"),
                            _q("default-graph-uri", "a graph of the default graph (repeatable)"),
                            _q("named-graph-uri", "a named graph of the dataset (repeatable)")]},
         "body": {"post": {"application/x-www-form-urlencoded": {
@@ -61,6 +63,33 @@ HINTS: dict[str, dict] = {
     "openapi.*": {"media": [JSON]},
     "resources.publications_list": {"media": [JSON, CSV], "params": {"get": _PAGING}},
     "resources.*": {"media": [JSON, CSV]},
+    "graphstore.graph_store": {"media": _RDF_TYPES, "statuses": {"404": [PROBLEM], "406": [PROBLEM]},
+                               "params": {"get": [_q("graph", "the IRI of a named graph"),
+                                                  _q("default", "present (empty) for the default graph")]}},
+    "graphstore.export": {"media": _RDF_TYPES},
+    "analysis.coverage": {"media": [JSON, CSV], "params": {"get": [
+        _q("inferred", "include inferred coverage links", {"type": "boolean"}),
+        _q("threat", "one threat class (local name, CURIE, IRI or label)"), _q("defense", "one defense class")]}},
+    "analysis.dci": {"media": [JSON, CSV], "params": {"get": [
+        _q("weights", "threat weights", {"type": "string", "enum": ["uniform", "evidence"]}),
+        _q("inferred", "count inferred coverage links", {"type": "boolean"}),
+        _q("portfolio", "comma-separated defense ids whose joint DCI to report")]}},
+    "analysis.minimax": {"media": [JSON, CSV], "params": {"get": [
+        _q("budget", "the budget (sum of defense costs)", {"type": "number", "minimum": 0}, required=True),
+        _q("weights", "threat impacts", {"type": "string", "enum": ["uniform", "evidence"]}),
+        _q("inferred", "count inferred coverage links", {"type": "boolean"}),
+        _q("coverable_only", "ignore threats no defense can cover", {"type": "boolean"}),
+        _q("method", "solver", {"type": "string", "enum": ["auto", "exact", "greedy"]}),
+        _q("time_limit", "solver time limit in seconds", {"type": "number", "minimum": 0, "maximum": 120})]}},
+    "analysis.flow": {"media": [JSON], "params": {"post": [
+        _q("share", "circuit-breaker share of a channel's capacity", {"type": "number"})]},
+        "body": {"post": {JSON: {"type": "object"}, "application/yaml": {"type": "string"}}}},
+    "exports.stix": {"media": ["application/stix+json;version=2.1"]},
+    "exports.release": {"media": ["text/turtle", "application/ld+json"]},
+    "exports.*": {"media": [JSON]},
+    "cachestats.*": {"media": [JSON]},
+    "publications.*": {"media": [JSON], "security": True,
+                       "statuses": {"401": [PROBLEM], "413": [PROBLEM], "415": [PROBLEM], "422": [JSON]}},
 }
 
 
