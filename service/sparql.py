@@ -6,6 +6,8 @@
   ``format``, ``output`` and ``results``, and repeats ``format``).
 * Read-only: ``update=`` or an ``application/sparql-update`` body is 403; other body types are 415.
 * SERVICE calls are refused (403) unless the endpoint is in the ``SERVICE_ALLOWLIST`` setting (default: none).
+* ``GET /sparql`` without a query: the query page for a browser (text/html preferred), the Service Description for
+  a request naming an RDF type (``mfmkg.service.graphstore``), else 400.
 * Results as negotiated by ``negotiate.choose``; every response carries ``Vary: Accept``. No CORS headers here.
 * At most ``MAX_ROWS`` rows (or triples); when the cap cut the result, the response has ``X-SPARQL-Truncated: true``.
 * Queries run in a forked process killed after ``QUERY_TIMEOUT`` seconds (``mfmkg.sandbox``), answered by a 503
@@ -18,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from flask import Blueprint, Request, Response, request
+from flask import Blueprint, Request, Response, current_app, request
 
 from mfmkg import sandbox, sparql_text
 from mfmkg.cache import cached_raw
@@ -110,6 +112,14 @@ def evaluate(store: Store, preq: ProtocolRequest, media_type: str, config: dict)
 
 @bp.route("/sparql", methods=["GET", "POST"])
 def sparql():
+    if request.method == "GET" and "update" not in request.args:
+        accept = request.headers.get("Accept")
+        if "query" not in request.args and _prefers_html(accept) and "ui.sparql_page" in current_app.view_functions:
+            return current_app.view_functions["ui.sparql_page"](json=None)  # a browser opening the endpoint
+        if "query" not in request.args and _names_rdf(accept):
+            from mfmkg.service.graphstore import service_description
+
+            return service_description(accept)
     preq = read_protocol_request(request)
     kind = sparql_text.query_kind(preq.query)  # None: not a query; the store's parser will say why
     choice = negotiate.choose(request.headers.get("Accept"), kind)
@@ -118,6 +128,26 @@ def sparql():
     if result.truncated:
         response.headers[TRUNCATED_HEADER] = "true"
     return response
+
+
+def _prefers_html(accept: str | None) -> bool:
+    """A browser: text/html ranks above every results and RDF type we could answer with, and the request names
+    none of those types itself (a client that lists a results type beside text/html wants results)."""
+    ranges = negotiate.parse_accept(accept)
+    html = negotiate.quality("text/html", ranges)
+    offers = negotiate.RESULT_OFFERS + negotiate.GRAPH_OFFERS
+    return (html > 0 and html > max(negotiate.quality(t, ranges) for t, _ in offers)
+            and not _names_any(accept, offers))
+
+
+def _names_rdf(accept: str | None) -> bool:
+    """The request names an RDF type (not just */*): it wants the Service Description."""
+    return _names_any(accept, negotiate.GRAPH_OFFERS)
+
+
+def _names_any(accept: str | None, offers) -> bool:
+    named = {f"{kind}/{sub}" for kind, sub, q in negotiate.parse_accept(accept) if q > 0}
+    return any(t in named for t, _ in offers)
 
 
 @bp.after_request
