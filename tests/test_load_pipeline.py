@@ -287,11 +287,12 @@ def test_the_bundled_sample_loads_cleanly(store):
 
 
 def test_classification_uses_the_stores_vocabulary(vstore, tmp_path):
-    """Keywords come from the ontology graph: a keyword added there classifies the next load."""
+    """Keywords come from the ontology graph: a keyword added there classifies the next load (an altLabel: on a
+    family, a hiddenLabel is only a hint, see tests/test_classify.py)."""
     path = tmp_path / "one.jsonl"
     path.write_text('{"title": "Sponge examples", "year": 2021}\n')
     assert load_paths(vstore, [path], source="v").sources[0].inferred == 0
-    vstore.load(f'<{M}MisleadingThreat> <http://www.w3.org/2004/02/skos/core#hiddenLabel> "sponge" .'.encode(),
+    vstore.load(f'<{M}MisleadingThreat> <http://www.w3.org/2004/02/skos/core#altLabel> "Sponge" .'.encode(),
                 "application/n-triples", ONTOLOGY_GRAPH)
     vstore.set_meta("ontology-hash", "test-vocabulary-2")
     assert load_paths(vstore, [path], source="v").sources[0].inferred == 1
