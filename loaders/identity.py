@@ -25,6 +25,8 @@ _ARXIV_DOI = re.compile(r"^10\.48550/arxiv\.(.+)$", re.I)
 _LATEX_CMD = re.compile(r"\\[a-zA-Z]+\s*|[{}\\$]")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+#: A DOI of these characters percent-encodes to itself with "/" as %2F (what ``quote(doi, safe="")`` gives).
+_PLAIN_DOI = re.compile(r"[a-z0-9._~/-]+")
 
 
 def valid_doi(doi: str) -> bool:
@@ -76,8 +78,13 @@ def publication_iri(doi: str | None, arxiv_id: str | None, title: str | None, ye
         if from_doi and not arxiv_id:
             arxiv_id = from_doi
         if not from_doi:
-            return PUB_BASE + "doi-" + quote(doi.lower(), safe="")
+            doi = doi.lower()
+            if _PLAIN_DOI.fullmatch(doi):
+                return PUB_BASE + "doi-" + doi.replace("/", "%2F")
+            return PUB_BASE + "doi-" + quote(doi, safe="")
     if arxiv_id:
+        if _ARXIV_NEW.match(arxiv_id):  # digits and a dot: nothing to encode
+            return PUB_BASE + "arxiv-" + arxiv_id
         return PUB_BASE + "arxiv-" + quote(arxiv_id, safe=".")
     if title and year:
         slug = title_slug(title)

@@ -11,6 +11,7 @@ import pytest
 from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
+from mfmkg.errors import QuerySyntaxError, StoreError
 from mfmkg.loaders import pipeline
 from mfmkg.loaders.pipeline import Input, load_paths, load_source, sample_path, sources, unload
 from mfmkg.namespaces import ONTOLOGY_GRAPH, source_graph
@@ -30,6 +31,46 @@ def vstore():
     from mfmkg.store.embedded import EmbeddedStore
 
     s = EmbeddedStore(None)
+    s.load((DATA / "vocab.ttl").read_bytes(), "text/turtle", ONTOLOGY_GRAPH)
+    s.set_meta("ontology-hash", "test-vocabulary")
+    yield s
+    s.close()
+
+
+class PathStreamingStore:
+    """An EmbeddedStore whose ``load_path`` reads the file in pyoxigraph (no GIL, opened inside the store's lock),
+    as ``Store.streams_paths`` describes: graph writers then stream through a FIFO instead of a queue."""
+
+    @staticmethod
+    def make():
+        import pyoxigraph as ox
+
+        from mfmkg.store.embedded import EmbeddedStore
+
+        class Streaming(EmbeddedStore):
+            streams_paths = True
+
+            def load_path(self, path, media_type, graph):
+                with self._rw.shared():
+                    try:
+                        self._store.load(path=path, format=ox.RdfFormat.from_media_type(media_type),
+                                         to_graph=ox.NamedNode(graph))
+                    except SyntaxError as exc:
+                        raise QuerySyntaxError(str(exc)) from exc
+                    except OSError as exc:
+                        raise StoreError(f"store write failed: {exc}") from exc
+                    finally:
+                        self._bump()
+
+        return Streaming(None)
+
+
+@pytest.fixture(params=["queue", "fifo"])
+def sstore(request):
+    """The test vocabulary store, its graph writers fed through a queue (the generic writer) or a FIFO."""
+    from mfmkg.store.embedded import EmbeddedStore
+
+    s = EmbeddedStore(None) if request.param == "queue" else PathStreamingStore.make()
     s.load((DATA / "vocab.ttl").read_bytes(), "text/turtle", ONTOLOGY_GRAPH)
     s.set_meta("ontology-hash", "test-vocabulary")
     yield s
@@ -116,6 +157,8 @@ def test_the_real_lists_load_with_their_entry_counts(store):
     assert ("category", "Watermark & Copyright") in ssp.unknown_tags
     counts = {s["name"]: s for s in sources(store)}
     assert counts["awesome-lm-ssp"]["publications"] == 2259 and counts["data"]["entries"] == 81
+    # the report counts the lines it wrote: no line is written twice, so they are the triples stored
+    assert [src.triples for src in report.sources] == [store.count(src.graph) for src in report.sources]
 
 
 def test_loading_twice_changes_nothing(store):
@@ -246,30 +289,102 @@ def test_a_changed_source_replaces_the_old_one(vstore, tmp_path):
     assert not [g for g in vstore.graphs() if "staging" in g]
 
 
-def test_a_write_failure_part_way_leaves_nothing(vstore, tmp_path, monkeypatch):
+def test_a_write_failure_part_way_leaves_nothing(sstore, tmp_path, monkeypatch):
+    """The store fails after it has taken part of the stream (a full disk): nothing of the source is stored."""
     path = tmp_path / "many.jsonl"
     path.write_text("".join(json.dumps({"title": f"Paper {i}", "year": 2020}) + "\n" for i in range(50)))
     monkeypatch.setattr(pipeline, "CHUNK_ENTRIES", 10)
-    real_load, calls = vstore.load, []
+    real_load = sstore.load
 
     def flaky(data, media_type, graph):
-        calls.append(graph)
-        if len(calls) == 3:
-            raise OSError("disk full")
-        return real_load(data, media_type, graph)
+        class Failing:  # the store takes 8 KB of the stream (several chunks), then its disk is full
+            taken = 0
 
-    before = vstore.stats()
-    monkeypatch.setattr(vstore, "load", flaky)
-    with pytest.raises(OSError, match="disk full"):
-        load_paths(vstore, [path], source="flaky")
-    assert vstore.stats() == before and vstore.get_meta(pipeline.LOADING_KEY) is None
+            def read(self, n=-1):
+                if Failing.taken > 8192:
+                    raise OSError("disk full")
+                out = data.read(n)
+                Failing.taken += len(out)
+                return out
+
+        return real_load(Failing(), media_type, graph)
+
+    def flaky_path(path, media_type, graph):
+        with open(path, "rb") as fh:
+            return flaky(fh, media_type, graph)
+
+    before = sstore.stats()
+    monkeypatch.setattr(sstore, "load", flaky)
+    monkeypatch.setattr(sstore, "load_path", flaky_path)
+    with pytest.raises(StoreError, match="disk full"):
+        load_paths(sstore, [path], source="flaky")
+    assert sstore.stats() == before
+
+
+def _loading_observer(store, graph: str, seen: list):
+    """A progress callback that looks at the store while the load streams (after about half of the input)."""
+    total = [0]
+
+    def progress(lines: int) -> None:
+        total[0] += lines
+        if not seen and total[0] >= 100:
+            seen.append((store.count(graph), [g for g in store.graphs() if "staging" in g]))
+    return progress
+
+
+def test_readers_never_see_a_source_being_written(sstore, tmp_path, monkeypatch):
+    """A new source is one transaction: half-way through, readers see none of it (and no staging graph); a
+    reload streams into a staging transaction that is not visible either, and readers still see the old source."""
+    monkeypatch.setattr(pipeline, "CHUNK_ENTRIES", 10)
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(json.dumps({"title": f"Paper {i}", "year": 2020, "arxiv": f"2301.{i:05d}"}) + "\n"
+                            for i in range(200)))
+    graph = source_graph("many")
+    seen: list = []
+    src = load_paths(sstore, [path], source="many", progress=_loading_observer(sstore, graph, seen)).sources[0]
+    assert src.status == "loaded" and seen == [(0, [])]
+    full = sstore.count(graph)
+    assert full == src.triples > 200 * 4
+    path.write_text("".join(json.dumps({"title": f"Paper {i}", "year": 2021, "arxiv": f"2301.{i:05d}"}) + "\n"
+                            for i in range(200)))
+    seen.clear()
+    monkeypatch.setattr(pipeline, "BULK_LOOKUP", 50)  # the stored titles and years come from one query
+    src = load_paths(sstore, [path], source="many", progress=_loading_observer(sstore, graph, seen)).sources[0]
+    assert src.status == "loaded" and src.updated == 200 and seen == [(full, [])]
+    assert not [g for g in sstore.graphs() if "staging" in g]
+
+
+def test_a_failed_reload_part_way_keeps_the_old_source(sstore, tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "CHUNK_ENTRIES", 10)
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(json.dumps({"title": f"Paper {i}", "year": 2020}) + "\n" for i in range(100)))
+    load_paths(sstore, [path], source="many")
+    before = sstore.stats()
+    # the 90th entry is invalid: by then several chunks have been streamed into the staging transaction
+    path.write_text("".join(json.dumps({"title": f"Paper {i}", "year": 2021 if i != 90 else 1066}) + "\n"
+                            for i in range(100)))
+    src = load_paths(sstore, [path], source="many").sources[0]
+    assert src.status == "failed" and sstore.stats() == before
+
+
+def test_staging_graphs_left_by_a_crashed_load_are_dropped_when_the_next_load_starts(vstore):
+    from mfmkg.store.base import new_staging_graph
+
+    leftover = new_staging_graph()
+    old = "https://w3id.org/mfmkg/graph/staging/source/crashed"  # the staging name of earlier versions
+    for g in (leftover, old):
+        vstore.load(f"<{PUB}> <{M}x> \"half-written\" .\n".encode(), "application/n-triples", g)
+    load_paths(vstore, [DATA / "figstep.jsonl"], source="next")
+    assert not [g for g in vstore.graphs() if "staging" in g]
+    assert not vstore.query(f"ASK {{ <{PUB}> <{M}x> ?o }}").value
 
 
 def test_an_interrupted_load_is_undone_by_the_next_one(vstore):
+    """Loaders before graph writers marked the source graph they were writing; such a graph is dropped."""
     vstore.load(f"<{PUB}> <{M}x> \"half-written\" .\n".encode(), "application/n-triples", source_graph("crashed"))
     vstore.set_meta(pipeline.LOADING_KEY, source_graph("crashed"))
     load_paths(vstore, [DATA / "figstep.jsonl"], source="next")
-    assert source_graph("crashed") not in vstore.graphs()
+    assert source_graph("crashed") not in vstore.graphs() and vstore.get_meta(pipeline.LOADING_KEY) is None
 
 
 def test_http_style_input_from_bytes(vstore):

@@ -177,6 +177,31 @@ def test_syntax_errors_are_typed(store):
     assert G1 not in store.graphs()
 
 
+def test_graph_writer_replaces_a_graph_whole_on_every_backend(store):
+    """``Store.graph_writer``: readers see the old graph until the commit; an abort leaves it as it was."""
+    store.add([(URIRef(EX + "old"), P, Literal("old"))], G1)
+    lines = [f"<{EX}s{i}> <{EX}p> \"{i}\" .\n" for i in range(60)]
+    with store.graph_writer(G1) as writer:
+        writer.write("".join(lines[:30]).encode())
+        writer.write("".join(lines[30:]).encode())
+        writer.finish()
+        assert [str(r[0]) for r in store.query(f"SELECT ?o WHERE {{ GRAPH <{G1}> {{ ?s ?p ?o }} }}").rows] == ["old"]
+        writer.commit()
+    assert store.stats()[G1] == 60 and not staging_graphs(store)
+    with pytest.raises(RuntimeError, match="boom"):
+        with store.graph_writer(G1) as writer:
+            writer.write(lines[0].encode())
+            raise RuntimeError("boom")
+    assert store.stats()[G1] == 60 and not staging_graphs(store)
+    with store.graph_writer(G2) as writer:  # a new graph
+        writer.write("".join(lines).encode())
+        writer.commit()
+    assert store.stats()[G2] == 60 and not staging_graphs(store)
+    with store.graph_writer(G2) as writer:  # nothing written: the graph is emptied
+        writer.commit()
+    assert G2 not in store.graphs()
+
+
 # -- the URL scheme --------------------------------------------------------------------------------------------
 
 def test_url_defaults_follow_oxigraph():
@@ -251,9 +276,9 @@ def big_turtle(n: int) -> str:
 def test_a_load_of_many_batches_arrives_whole(oxigraph_factory, monkeypatch):
     store = remote(oxigraph_factory(), STORE_BATCH=100)
     sent = []
-    original = RemoteStore._send_batch
-    monkeypatch.setattr(RemoteStore, "_send_batch", lambda self, batch, graph: (sent.append((len(batch), graph)),
-                                                                               original(self, batch, graph)))
+    original = RemoteStore._send_ntriples
+    monkeypatch.setattr(RemoteStore, "_send_ntriples", lambda self, body, graph, n: (sent.append((n, graph)),
+                                                                                    original(self, body, graph, n)))
     data = big_turtle(1000)
     store.load(data, "text/turtle", G1)
     expected = Graph().parse(data=data, format="turtle")
@@ -268,9 +293,9 @@ def test_a_load_of_many_batches_arrives_whole(oxigraph_factory, monkeypatch):
 def test_default_batch_size_is_50k_triples(oxigraph_factory, monkeypatch):
     store = remote(oxigraph_factory())
     sizes = []
-    original = RemoteStore._send_batch
-    monkeypatch.setattr(RemoteStore, "_send_batch", lambda self, batch, graph: (sizes.append(len(batch)),
-                                                                               original(self, batch, graph)))
+    original = RemoteStore._send_ntriples
+    monkeypatch.setattr(RemoteStore, "_send_ntriples", lambda self, body, graph, n: (sizes.append(n),
+                                                                                    original(self, body, graph, n)))
     triples = [(URIRef(f"{EX}s{i}"), P, Literal(i)) for i in range(120_000)]
     assert store.add(triples, G1) == 120_000
     assert sizes == [50_000, 50_000, 20_000] and store.stats()[G1] == 120_000
@@ -280,9 +305,9 @@ def test_default_batch_size_is_50k_triples(oxigraph_factory, monkeypatch):
 def test_a_single_batch_goes_straight_to_its_graph(oxigraph_factory, monkeypatch):
     store = remote(oxigraph_factory())
     sent = []
-    original = RemoteStore._send_batch
-    monkeypatch.setattr(RemoteStore, "_send_batch", lambda self, batch, graph: (sent.append(graph),
-                                                                               original(self, batch, graph)))
+    original = RemoteStore._send_ntriples
+    monkeypatch.setattr(RemoteStore, "_send_ntriples", lambda self, body, graph, n: (sent.append(graph),
+                                                                                    original(self, body, graph, n)))
     store.load(TURTLE, "text/turtle", G1)
     assert sent == [G1]
 
@@ -316,24 +341,82 @@ def test_a_server_restart_mid_load_leaves_no_partial_graph(oxigraph_factory, mon
     server = oxigraph_factory(persistent=True)
     store = remote(server, STORE_BATCH=100)
     batches = []
-    original = RemoteStore._send_batch
+    original = RemoteStore._send_ntriples
 
-    def send(self, batch, graph):
+    def send(self, body, graph, n):
         batches.append(graph)
         if len(batches) == 3:
             server.stop()  # batches 1 and 2 are on disk, in the staging graph
-        return original(self, batch, graph)
+        return original(self, body, graph, n)
 
-    monkeypatch.setattr(RemoteStore, "_send_batch", send)
+    monkeypatch.setattr(RemoteStore, "_send_ntriples", send)
     with pytest.raises(StoreError) as info:
         store.load(big_turtle(1000), "text/turtle", G1)
     assert f"127.0.0.1:{server.port}" in info.value.detail and "cannot reach" in info.value.detail
     server.start()
-    monkeypatch.setattr(RemoteStore, "_send_batch", original)
+    monkeypatch.setattr(RemoteStore, "_send_ntriples", original)
     assert G1 not in store.graphs()
-    assert staging_graphs(store) == [batches[0]]  # left over: the server was gone when the load gave up
-    store.add([(URIRef(EX + "a"), P, Literal(1))], G2)  # the next write drops it
-    assert not staging_graphs(store) and store.stats()[G2] == 1
+    left = [batches[0], batches[0] + "-lease"]  # the staging graph and its lease graph
+    assert staging_graphs(store) == left  # left over: the server was gone when the load gave up
+    # another process leaves it alone while its lease runs (the load might still be running there) ...
+    assert remote(server).drop_staging_graphs() == [] and staging_graphs(store) == left
+    store.add([(URIRef(EX + "a"), P, Literal(1))], G2)  # ... this process drops it with its next write
+    assert not staging_graphs(store) and store.stats()[G2] == 1  # (the lease graph went with it)
+
+
+def test_a_staging_graph_whose_lease_ran_out_is_dropped_by_any_process(oxigraph_factory):
+    server = oxigraph_factory()
+    dead = remote(server, STORE_BATCH=10)
+    dead.lease_seconds = 1
+    writer = dead.graph_writer(G1)
+    writer.write("".join(f"<{EX}s{i}> <{EX}p> \"{i}\" .\n" for i in range(25)).encode())  # two batches sent
+    assert len(staging_graphs(dead)) == 2  # with its lease graph; and then the writer's process dies
+    other = remote(server)
+    assert other.drop_staging_graphs() == []
+    time.sleep(1.5)
+    assert len(other.drop_staging_graphs()) == 1
+    assert not staging_graphs(other) and G1 not in other.graphs()
+
+
+@pytest.mark.parametrize("gsp", [True, False], ids=["gsp", "insert-data"])
+def test_graph_writer_batches_into_staging_and_swaps_in_whole(oxigraph_factory, monkeypatch, gsp):
+    server = oxigraph_factory()
+    store = RemoteStore(server.store_url + ("" if gsp else "?gsp=none"), {"STORE_BATCH": 40})
+    store.add([(URIRef(EX + "old"), P, Literal("old"))], G1)
+    sent = []
+    original = RemoteStore._send_ntriples
+    monkeypatch.setattr(RemoteStore, "_send_ntriples", lambda self, body, graph, n: (sent.append((n, graph)),
+                                                                                    original(self, body, graph, n)))
+    lines = [f"<{EX}s{i}> <{EX}p> \"{i}\" .\n" for i in range(100)]
+    with store.graph_writer(G1) as writer:
+        for i in range(0, 100, 30):  # chunks of 30 lines: batches of 40 cut across them
+            writer.write("".join(lines[i:i + 30]).encode())
+        staged = [g for g in staging_graphs(store) if not g.endswith("-lease")]
+        assert len(staged) == 1 and store.stats()[G1] == 1  # the old graph, untouched until the end
+        writer.commit()
+    assert [n for n, _ in sent] == [40, 40, 20] and {g for _, g in sent} == set(staged)
+    assert store.stats()[G1] == 100 and not staging_graphs(store)
+    with store.graph_writer(G1) as writer:  # an abort (here: an exception) leaves the graph as it was
+        writer.write("".join(lines[:50]).encode())
+    assert store.stats()[G1] == 100 and not staging_graphs(store)
+    with store.graph_writer(G2) as writer:  # a new graph and one batch: one request, straight to the graph
+        writer.write(lines[0].encode())
+        writer.commit()
+    assert sent[-1] == (1, G2) and store.stats()[G2] == 1
+
+
+def test_a_swap_fails_whole_when_its_staging_graph_was_dropped(oxigraph_factory):
+    """Another process dropped the staging graph (taking it for abandoned): the final update fails as a whole
+    and the graph keeps its old content (MOVE without SILENT)."""
+    server = oxigraph_factory()
+    store = remote(server, STORE_BATCH=10)
+    store.add([(URIRef(EX + "old"), P, Literal("old"))], G1)
+    writer = store.graph_writer(G1)
+    writer.write("".join(f"<{EX}s{i}> <{EX}p> \"{i}\" .\n" for i in range(25)).encode())
+    remote(server).drop_staging_graphs(max_age=0)
+    with pytest.raises(StoreError, match="dropped by another process"):
+        writer.commit()  # (its last 5 lines re-created the staging graph, without a lease)
+    assert store.stats()[G1] == 1 and not staging_graphs(store)
 
 
 def test_loads_through_sparql_update_when_there_is_no_graph_store_protocol(oxigraph_factory):

@@ -12,8 +12,9 @@ Configured by ``STORE = "sparql+http://HOST:PORT/PATH?update=...&gsp=...&union=.
   ``?graph=G``) in batches of ``STORE_BATCH`` triples. A write of more than one batch goes to a fresh staging graph
   first and reaches its graph in one final update (``ADD``, or ``DROP`` + ``MOVE`` for a replacement), so a failed
   batch leaves nothing in the target graph; the staging graph is dropped on failure (again on the next write if
-  the server was unreachable then). Triples that share a blank node always travel in the same batch: a blank
-  node label means one node only within one request.
+  the server was unreachable then, or by any process once its lease in the meta graph has run out).
+  ``graph_writer`` streams a literature source the same way, batch by batch while it is produced. Triples that
+  share a blank node always travel in the same batch: a blank node label means one node only within one request.
 * Every request opens a new connection (urllib, no pool): after a server restart the next request simply works.
   Transport failures, timeouts and 5xx answers become ``StoreError`` (503) naming the server and the operation;
   a query that runs past its time becomes ``QueryTimeout`` (503).
@@ -48,13 +49,16 @@ from SPARQLWrapper.SPARQLExceptions import SPARQLWrapperException
 from mfmkg.binding import bind_values
 from mfmkg.errors import QuerySyntaxError, QueryTimeout, StoreError
 from mfmkg.results import CSV, JSON, RDF_FORMATS, RESULT_FORMATS, TSV, serialize
-from mfmkg.store.base import AskResult, GraphResult, QueryResult, RawResult, SelectResult, Store, Triple
+from mfmkg.store.base import (REMOTE_STAGING_PREFIX, STAGING_MAX_AGE, AskResult, GraphResult, GraphWriter,
+                              QueryResult, RawResult, SelectResult, Store, Triple)
 from mfmkg.store.terms import to_rdflib
 
 SCHEMES = ("sparql+http", "sparql+https")
-STAGING_PREFIX = "https://w3id.org/mfmkg/graph/staging/remote-"
-#: Staging graphs older than this are assumed abandoned (their writer died) and dropped before a batched write.
-STAGING_MAX_AGE = 6 * 3600
+#: Staging graphs of batched writes: ``<prefix><time_ns>-<uuid>``, each with a lease in the meta graph; once the
+#: lease has run out (its writer died) they are dropped before the next batched write (``drop_staging_graphs``).
+STAGING_PREFIX = REMOTE_STAGING_PREFIX
+#: A staging graph's lease lives in the graph named like it with this suffix (see ``_Staging``).
+LEASE_SUFFIX = "-lease"
 DEFAULT_BATCH = 50_000
 DEFAULT_MARGIN = 2.0
 DEFAULT_WRITE_TIMEOUT = 300.0
@@ -191,6 +195,7 @@ class RemoteStore(Store):
     """A quad store on a SPARQL 1.1 server. Queries see the union of all graphs as their default graph."""
 
     forkable = False
+    shared = True  # other processes may write to the same server
 
     def __init__(self, url: str, config: Mapping | None = None):
         config = dict(config or {})
@@ -201,6 +206,10 @@ class RemoteStore(Store):
                        else DEFAULT_MARGIN)
         self.query_timeout = float(config.get("STORE_TIMEOUT") or (limit + margin if limit > 0 else NO_LIMIT_TIMEOUT))
         self.write_timeout = float(config.get("STORE_WRITE_TIMEOUT") or DEFAULT_WRITE_TIMEOUT)
+        #: How long a staging graph's lease lasts (``STORE_LEASE``): a writer renews it before each batch, so it runs
+        #: out only when the writer has not sent a batch for this long (default: the longest a batch request may
+        #: take, and a minute).
+        self.lease_seconds = float(config.get("STORE_LEASE") or self.write_timeout + 60)
         self._lock = threading.Lock()
         self._pending_drops: set[str] = set()  # staging graphs a failed write could not drop
         self._seen_stamp: object = _UNSEEN
@@ -467,6 +476,11 @@ class RemoteStore(Store):
     def drop_graph(self, graph: str) -> None:
         self.update(f"DROP SILENT GRAPH {_iri(graph)}")
 
+    def graph_writer(self, graph: str) -> GraphWriter:
+        """Batches of STORE_BATCH lines to a staging graph, then one update (``DROP`` + ``MOVE``): see
+        ``_RemoteGraphWriter``."""
+        return _RemoteGraphWriter(self, graph)
+
     def _write(self, triples: list[ox.Triple], graph: str, replace: bool) -> None:
         """Add ``triples`` to ``graph`` (or replace it by them) so that a failure leaves ``graph`` as it was."""
         target = _iri(graph)
@@ -479,35 +493,38 @@ class RemoteStore(Store):
                 self._send_batch(batches[0], graph)  # one request: the server applies it whole or not at all
                 self._touch()
             elif batches:
-                self._sweep_staging()
-                staging = f"{STAGING_PREFIX}{time.time_ns()}-{uuid.uuid4().hex}"
+                staging = self._new_staging()
                 try:
                     for batch in batches:
-                        self._send_batch(batch, staging)
-                    final = (f"DROP SILENT GRAPH {target} ;\nMOVE SILENT GRAPH <{staging}> TO GRAPH {target}"
-                             if replace else
-                             f"ADD SILENT GRAPH <{staging}> TO GRAPH {target} ;\nDROP SILENT GRAPH <{staging}>")
-                    self._update_stamped(final)
+                        staging.send(ox.serialize(batch, format=ox.RdfFormat.N_TRIPLES), len(batch))
+                    staging.swap_in(graph, replace)
                 except BaseException:
-                    self._drop_staging(staging)
+                    staging.drop()
                     raise
         finally:
             self._bump()
 
     def _send_batch(self, batch: list[ox.Triple], graph: str) -> None:
-        body = ox.serialize(batch, format=ox.RdfFormat.N_TRIPLES)
+        self._send_ntriples(ox.serialize(batch, format=ox.RdfFormat.N_TRIPLES), graph, len(batch))
+
+    def _new_staging(self) -> "_Staging":
+        self._sweep_staging()
+        return _Staging(self)
+
+    def _send_ntriples(self, body: bytes, graph: str, n: int) -> None:
+        """One request adding the N-Triples ``body`` (``n`` triples) to ``graph``: applied whole or not at all."""
         if self.endpoints.gsp is None:
             text = f"INSERT DATA {{ GRAPH {_iri(graph)} {{\n{body.decode('utf-8')}}} }}"
             self._post(self.endpoints.update, text.encode("utf-8"), "application/sparql-update", "load")
             return
         url = self.endpoints.gsp + ("&" if "?" in self.endpoints.gsp else "?") + urllib.parse.urlencode(
             {"graph": graph})
-        self._post(url, body, "application/n-triples", f"load of {len(batch)} triples")
+        self._post(url, body, "application/n-triples", f"load of {n} triples")
 
     def _drop_staging(self, staging: str) -> None:
+        text = f"DROP SILENT GRAPH <{staging}> ;\nDROP SILENT GRAPH <{staging}{LEASE_SUFFIX}>"
         try:
-            self._post(self.endpoints.update, f"DROP SILENT GRAPH <{staging}>".encode(), "application/sparql-update",
-                       "drop of a staging graph")
+            self._post(self.endpoints.update, text.encode(), "application/sparql-update", "drop of a staging graph")
         except Exception:  # the server is unreachable: the next write tries again
             with self._lock:
                 self._pending_drops.add(staging)
@@ -517,7 +534,8 @@ class RemoteStore(Store):
             pending, self._pending_drops = self._pending_drops, set()
         if not pending:
             return
-        text = " ;\n".join(f"DROP SILENT GRAPH <{g}>" for g in sorted(pending))
+        text = " ;\n".join(f"DROP SILENT GRAPH <{g}> ;\nDROP SILENT GRAPH <{g}{LEASE_SUFFIX}>"
+                            for g in sorted(pending))
         try:
             self._post(self.endpoints.update, text.encode(), "application/sparql-update", "drop of staging graphs")
         except Exception:
@@ -525,18 +543,40 @@ class RemoteStore(Store):
                 self._pending_drops |= pending
 
     def _sweep_staging(self) -> None:
-        """Drop staging graphs older than STAGING_MAX_AGE: left behind by a writer that died mid-load."""
-        limit = time.time_ns() - STAGING_MAX_AGE * 10**9
-        old = []
-        for g in self.graphs():
-            if g.startswith(STAGING_PREFIX):
-                stamp = g[len(STAGING_PREFIX):].split("-", 1)[0]
-                if stamp.isdigit() and int(stamp) < limit:
-                    old.append(g)
-        if old:
+        """Before a batched write: drop staging graphs whose writer died (``drop_staging_graphs``)."""
+        self.drop_staging_graphs()
+
+    def drop_staging_graphs(self, max_age: float | None = None) -> list[str]:
+        """Drop the staging graphs of writers that died. Several processes may write to the server, so a staging
+        graph is abandoned only when its lease has run out (its writer renews it before each batch:
+        ``lease_seconds``), or, without a lease, once it is older than STAGING_MAX_AGE. ``max_age`` (seconds since
+        the graph was created) overrides both: ``max_age=0`` drops every staging graph of mfmkg, for an operator
+        who knows that no load is running. Returns the staging graphs dropped."""
+        from mfmkg.namespaces import MFM
+        from mfmkg.store.base import OLD_STAGING_PREFIXES, STAGING_PREFIX as LOAD_PREFIX
+
+        prefixes = (STAGING_PREFIX, LOAD_PREFIX) + OLD_STAGING_PREFIXES
+        names = {g.removesuffix(LEASE_SUFFIX) for g in self.graphs() if g.startswith(prefixes)}
+        res = self.query(f"SELECT ?s ?v WHERE {{ GRAPH ?g {{ ?s <{MFM.leaseUntil}> ?v }} "
+                         f"FILTER(STRSTARTS(STR(?g), \"{STAGING_PREFIX}\")) }}")
+        leases = {str(s): _seconds(v) for s, v in (res.rows if isinstance(res, SelectResult) else [])}
+        now = time.time()
+        stale = []
+        for g in sorted(names):
+            created = _created(g)
+            if max_age is not None:
+                dead = created is None or now - created >= max_age
+            elif g in leases:
+                dead = leases[g] < now
+            else:
+                dead = created is None or now - created > STAGING_MAX_AGE
+            if dead:
+                stale.append(g)
+        if stale:
             with self._lock:
-                self._pending_drops.update(old)
+                self._pending_drops.update(stale)
             self._drop_pending()
+        return stale
 
     # -- data version ----------------------------------------------------------------------------------------
     def _stamp_update(self) -> tuple[str, str]:
@@ -600,6 +640,172 @@ class RemoteStore(Store):
 
 
 _UNSEEN = object()
+
+
+class _RemoteGraphWriter(GraphWriter):
+    """``RemoteStore.graph_writer``: the written N-Triples go out in batches of ``batch_size`` lines (GSP ``POST``,
+    or ``INSERT DATA`` without GSP) to a fresh staging graph, and one final update swaps it in (``DROP`` + ``MOVE``,
+    with the data-version token). Data that fits one batch, for a graph that is empty, goes straight to the graph
+    in one request. A failed batch, an abort or a lost server leave the graph as it was; the staging graph is
+    dropped (again by the next write of this process, or by any process once its lease has run out, if the
+    server was unreachable: ``RemoteStore.drop_staging_graphs``). Chunks holding blank nodes are kept until the
+    end and sent in batches that keep each blank node's triples together (a blank node label means one node only
+    within one request)."""
+
+    def __init__(self, store: RemoteStore, graph: str):
+        super().__init__(store, graph)
+        self.store: RemoteStore = store
+        store._drop_pending()
+        self.empty = store.graph_is_empty(graph)
+        self.staging: str | None = None
+        self.direct = False
+        self._pending: list[bytes] = []
+        self._lines = 0
+        self._bnodes = False
+        self._finished = False
+
+    def write(self, data: bytes) -> None:
+        if self.done or self._finished:
+            raise RuntimeError("write after the end of a graph write")
+        if not data:
+            return
+        self._pending.append(bytes(data))
+        if self._bnodes or b"_:" in data:
+            self._bnodes = True
+            return
+        self._lines += data.count(b"\n")
+        size = self.store.batch_size
+        while self._lines >= size:
+            blob = b"".join(self._pending)
+            cut = -1
+            for _ in range(size):
+                cut = blob.index(b"\n", cut + 1)
+            self._send(blob[:cut + 1], size)
+            rest = blob[cut + 1:]
+            self._pending, self._lines = ([rest] if rest else []), self._lines - size
+
+    def _send(self, body: bytes, n: int) -> None:
+        if self.staging is None:
+            self.staging = self.store._new_staging()
+            self._claim(self.staging.graph)
+        self.staging.send(body, n)
+
+    def finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            blob, self._pending = b"".join(self._pending), []
+            if self._bnodes:
+                try:
+                    triples = [ox.Triple(q.subject, q.predicate, q.object)
+                               for q in ox.parse(blob, format=ox.RdfFormat.N_TRIPLES)]
+                except SyntaxError as exc:
+                    raise QuerySyntaxError(str(exc)) from exc
+                batches = [(ox.serialize(b, format=ox.RdfFormat.N_TRIPLES), len(b))
+                           for b in _batches(triples, self.store.batch_size)]
+            else:
+                batches = [(blob, self._lines)] if blob else []
+            if len(batches) == 1 and self.staging is None and self.empty:  # one request: applied whole or not
+                body, n = batches[0]
+                self.store._send_ntriples(body, self.graph, n)
+                self.direct = True
+                return
+            for body, n in batches:
+                self._send(body, n)
+        except BaseException:
+            self.abort()
+            raise
+
+    def commit(self) -> None:
+        self.finish()
+        try:
+            if self.staging is not None:
+                self.staging.swap_in(self.graph, replace=True)
+            elif self.direct:
+                self.store._touch()
+            elif not self.empty:  # nothing written: the graph is to be empty
+                self.store._update_stamped(f"DROP SILENT GRAPH {_iri(self.graph)}")
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            self.store._bump()
+        self.done = True
+        self._release(self.staging and self.staging.graph)
+
+    def abort(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        if self.staging is not None:
+            self.staging.drop()
+        self._release(self.staging and self.staging.graph)
+        self.store._bump()
+
+
+class _Staging:
+    """A staging graph on the server, ``<STAGING_PREFIX><time_ns>-<uuid>``, and its lease: the graph
+    ``<staging>-lease`` holding ``<staging> mfm:leaseUntil "<unix time>"``, renewed before a batch once a third of
+    it has passed, so that another process's ``drop_staging_graphs`` knows the writer is alive.
+
+    The final update ends with ``DROP GRAPH <lease>`` (not SILENT): should another process have taken the staging
+    graph for abandoned and dropped it with its lease (a writer stalled past its lease), the update fails as a
+    whole and the target keeps its old content, even if later batches re-created the staging graph. A renewal
+    only updates a lease that still exists."""
+
+    def __init__(self, store: RemoteStore):
+        self.store = store
+        self.graph = f"{STAGING_PREFIX}{time.time_ns()}-{uuid.uuid4().hex}"
+        self.lease = self.graph + LEASE_SUFFIX
+        self.renewed: float | None = None
+
+    def send(self, body: bytes, n: int) -> None:
+        now = time.monotonic()
+        if self.renewed is None or now - self.renewed > self.store.lease_seconds / 3:
+            from mfmkg.namespaces import MFM
+
+            until = f'"{time.time() + self.store.lease_seconds:.0f}"'
+            s, p, g = f"<{self.graph}>", f"<{MFM.leaseUntil}>", f"<{self.lease}>"
+            text = (f"INSERT DATA {{ GRAPH {g} {{ {s} {p} {until} }} }}" if self.renewed is None else
+                    f"DELETE {{ GRAPH {g} {{ {s} {p} ?v }} }} INSERT {{ GRAPH {g} {{ {s} {p} {until} }} }} "
+                    f"WHERE {{ GRAPH {g} {{ {s} {p} ?v }} }}")
+            self.store._post(self.store.endpoints.update, text.encode(), "application/sparql-update",
+                             "lease of a staging graph")
+            self.renewed = now
+        self.store._send_ntriples(body, self.graph, n)
+
+    def swap_in(self, graph: str, replace: bool) -> None:
+        """One update: the staging graph becomes ``graph`` (replace) or is added to it, and the lease goes."""
+        target = _iri(graph)
+        if replace:
+            move = f"DROP SILENT GRAPH {target} ;\nMOVE GRAPH <{self.graph}> TO GRAPH {target}"
+        else:
+            move = f"ADD GRAPH <{self.graph}> TO GRAPH {target} ;\nDROP SILENT GRAPH <{self.graph}>"
+        try:
+            self.store._update_stamped(f"{move} ;\nDROP GRAPH <{self.lease}>")
+        except (QuerySyntaxError, StoreError) as exc:  # Oxigraph: HTTP 500 "The graph <...-lease> does not exist"
+            if self.lease not in exc.detail:
+                raise
+            raise StoreError(f"the staging graph of this write was dropped by another process (which took it for "
+                             f"abandoned) before the write ended: nothing was changed, load again ({exc.detail})"
+                             ) from None
+
+    def drop(self) -> None:
+        self.store._drop_staging(self.graph)
+
+
+def _seconds(value) -> float:
+    try:
+        return float(str(value))
+    except ValueError:
+        return 0.0
+
+
+def _created(staging: str) -> float | None:
+    """The creation time (unix seconds) in a staging graph's name, None for names without one."""
+    parts = staging.rsplit("/", 1)[-1].split("-")
+    return int(parts[1]) / 1e9 if len(parts) > 2 and parts[1].isdigit() else None
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------
