@@ -21,6 +21,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -115,15 +116,22 @@ def _phase(kind: str, path: str, store_kind: str) -> dict:
         vocab = load_vocabulary(store)
         t = time.perf_counter()
         n = sum(1 for e in parse(path) if classify(e, vocab) is not None)
-        return {"entries": n, "seconds": time.perf_counter() - t}
+        seconds = time.perf_counter() - t
+        store.close()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return {"entries": n, "seconds": seconds}
     t = time.perf_counter()
     report = load_paths(store, [path], source="bench")
     seconds = time.perf_counter() - t
     src = report.sources[0]
+    feed = "fifo" if store.streams_paths else "queue"
     store.close()
+    if tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
     return {"entries": src.entries, "seconds": seconds, "status": src.status, "triples": src.triples,
             "asserted": src.asserted, "inferred": src.inferred, "errors": len(src.errors),
-            "feed": "fifo" if store.streams_paths else "queue"}
+            "feed": feed}
 
 
 def _child(kind: str, path: Path, store_kind: str) -> dict:
