@@ -395,7 +395,7 @@ def run(args, work: Path, procs: list) -> list[Row]:
         results[f"{mode} /sparql miss"] = rows_of_json(out["sparql"].json())
         bare = t["bare"]
         rows.append(Row(f"{mode}: bare gaps in the same turns: p50 / p95 ms", f"{ms(bare.p50)} / {ms(bare.p95)}"))
-        rows.append(Row(f"{mode}: /sparql ASK {{}} (HTTP + forked query process, nothing to evaluate): p50 / p95 ms",
+        rows.append(Row(f"{mode}: /sparql ASK {{}} (HTTP + query process, nothing to evaluate): p50 / p95 ms",
                         f"{ms(t['ask'].p50)} / {ms(t['ask'].p95)}"))
         for what, key in (("/queries/gaps.json", "named"), ("/sparql", "sparql")):
             r50, r95 = t[key].p50 / bare.p50, t[key].p95 / bare.p95

@@ -10,13 +10,18 @@
   a request naming an RDF type (``mfmkg.service.graphstore``), else 400.
 * Results as negotiated by ``negotiate.choose``; every response carries ``Vary: Accept``. No CORS headers here.
 * At most ``MAX_ROWS`` rows (or triples); when the cap cut the result, the response has ``X-SPARQL-Truncated: true``.
-* Queries run in a forked process killed after ``QUERY_TIMEOUT`` seconds (``mfmkg.sandbox``), answered by a 503
+* Queries run in a query process (``mfmkg.sandbox``) killed after ``QUERY_TIMEOUT`` seconds, answered by a 503
   problem "Query time limit exceeded": 503 rather than 504 because this server is the origin that gave up (504 is
   a gateway's word for an upstream that did not answer); no Retry-After, as the same query would fail again.
+  ``QUERY_TIMEOUT = 0`` means no time limit, but the query still runs in a query process, never in the server's.
+* A query nested more than ``MAX_NESTING`` levels deep (groups ``{}``, parentheses, blank node brackets ``[]``)
+  is a 400 before it reaches the query engine, whose parser would overflow its stack on thousands of levels.
+  The check runs in the query process with the SERVICE check, so its cost counts against the time limit.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -96,16 +101,54 @@ def service_allowlist(config: dict) -> frozenset[str]:
     return frozenset(str(v) for v in value)
 
 
+#: Deepest nesting of groups, parentheses and brackets accepted. pyoxigraph's parser overflows its stack at a few
+#: thousand levels (sub-selects: about 2,000 in a server thread); no real query comes near 256.
+MAX_NESTING = 256
+# What can hold a bracket that is not one: comments, strings (long forms first), IRIs, escapes in local names
+# (``ex:a\(``); then the brackets themselves. Anything else is skipped by finditer.
+_NESTING_TOKENS = re.compile(
+    r"""#[^\r\n]*|'{3}(?:[^'\\]|\\.|'(?!''))*'{3}|"{3}(?:[^"\\]|\\.|"(?!""))*"{3}"""
+    r"""|'(?:[^'\\\r\n]|\\.)*'|"(?:[^"\\\r\n]|\\.)*"|"""
+    + sparql_text._IRI.pattern + r"|\\.|(?P<open>[{(\[])|(?P<close>[})\]])", re.S)
+
+
+def nesting_depth(text: str, limit: int | None = None) -> int:
+    """How deeply groups, parentheses and brackets nest in the query (strings, comments and IRIs left out);
+    stops counting once past ``limit``."""
+    depth = deepest = 0
+    for m in _NESTING_TOKENS.finditer(text):
+        if m.group("open"):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if limit is not None and deepest > limit:
+                    break
+        elif m.group("close"):
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def precheck(query: str, allowlist: frozenset[str]) -> bool:
+    """Run in the query process before the engine sees the query: 400 when it nests too deeply, 403 for a
+    SERVICE call that is not allowlisted; True when it calls an allowlisted SERVICE (it needs the network).
+    A module-level function (bound with functools.partial) so that it can be sent to a reusable query process."""
+    depth = nesting_depth(query, MAX_NESTING)
+    if depth > MAX_NESTING:
+        raise BadRequest(f"the query nests groups, parentheses or brackets more than {MAX_NESTING} levels deep; "
+                         "write it flatter")
+    return bool(sparql_text.check_services(query, allowlist))
+
+
 def evaluate(store: Store, preq: ProtocolRequest, media_type: str, config: dict) -> RawResult:
-    """Run the query under the endpoint's limits: SERVICE allowlist, row cap, time limit."""
+    """Run the query under the endpoint's limits: nesting depth, SERVICE allowlist, row cap, time limit."""
     allowlist = service_allowlist(config)
-    timeout = float(config.get("QUERY_TIMEOUT") or 0)
+    timeout = float(config.get("QUERY_TIMEOUT") or 0)  # 0: no time limit (still in a query process)
     max_rows = int(config["MAX_ROWS"]) if config.get("MAX_ROWS") else None
     # Cached per data version (mfmkg.cache): successful results only, never queries with SERVICE or RAND/NOW.
     key = (preq.query, media_type, tuple(sorted(preq.default_graphs)), tuple(sorted(preq.named_graphs)), max_rows)
     return cached_raw(store, key, preq.query, lambda: sandbox.query_raw(
         store, preq.query, media_type, timeout=timeout,
-        precheck=lambda q: bool(sparql_text.check_services(q, allowlist)),
+        precheck=functools.partial(precheck, allowlist=allowlist),
         default_graphs=preq.default_graphs or None, named_graphs=preq.named_graphs or None,
         max_rows=max_rows))
 

@@ -42,12 +42,18 @@ def test_mixed_load_has_no_errors(store):
     assert not problems, problems
 
 
-@pytest.mark.parametrize("kind", ["memory", "disk"])
-def test_a_query_process_is_not_blocked_by_reads_in_the_server(kind, tmp_path):
+@pytest.mark.parametrize("kind, one_shot, writes", [
+    ("memory", False, False), ("memory", True, False), ("memory", False, True), ("disk", False, False),
+    ("disk", False, True)], ids=["memory", "memory-one-shot", "memory-writes", "disk", "disk-writes"])
+def test_a_query_process_is_not_blocked_by_reads_in_the_server(kind, one_shot, writes, tmp_path):
     """The server reads its store in its own threads (named queries, resources, pages, the ontology watcher)
     while /sparql forks query processes. A fork that happens while such a read is inside the store must not
     leave the child waiting forever for a lock that no thread of the child will ever release: a cheap query
-    would then end as a 503 "time limit exceeded". Bounded: at most 300 forks or 30 s, stops at the first."""
+    would then end as a 503 "time limit exceeded". Forks happen for each query (``one_shot``: a precheck that
+    cannot be sent to a reusable process, and the disk store) or after each write (``writes``: the in-memory
+    store's reusable process is replaced). Bounded: at most 300 queries or 30 s, stops at the first hang."""
+    from rdflib import Literal, URIRef
+
     from mfmkg.onto import ensure_loaded, ontology_files
     from mfmkg.store.embedded import EmbeddedStore
 
@@ -59,20 +65,30 @@ def test_a_query_process_is_not_blocked_by_reads_in_the_server(kind, tmp_path):
         while not stop.is_set():
             store.query(COUNT_ALL)
 
-    readers = [threading.Thread(target=reader, daemon=True) for _ in range(2)]
-    for t in readers:
+    def writer():
+        i = 0
+        while not stop.is_set():
+            store.add([(URIRef(f"http://e/s{i}"), URIRef("http://e/p"), Literal(i))], "http://e/load")
+            i += 1
+            time.sleep(0.005)
+
+    threads = [threading.Thread(target=reader, daemon=True) for _ in range(2)]
+    if writes:
+        threads.append(threading.Thread(target=writer, daemon=True))
+    for t in threads:
         t.start()
+    precheck = (lambda q: False) if one_shot else None
     forks, stuck, started = 0, 0, time.monotonic()
     try:
         while forks < 300 and time.monotonic() - started < 30 and not stuck:
             try:
-                sandbox.query_raw(store, COUNT_ALL, JSON, timeout=2)
+                sandbox.query_raw(store, COUNT_ALL, JSON, timeout=2, precheck=precheck)
             except QueryTimeout:
                 stuck += 1
             forks += 1
     finally:
         stop.set()
-        for t in readers:
+        for t in threads:
             t.join(timeout=30)
         store.close()
-    assert not stuck, f"a query process hung (killed at the time limit) after {forks} forks"
+    assert not stuck, f"a query process hung (killed at the time limit) after {forks} queries"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -284,3 +285,323 @@ def test_child_runs_under_a_cpu_limit():
 
     body = sandbox.call(lambda: ok(repr(resource.getrlimit(resource.RLIMIT_CPU)).encode()), 2.5).body
     assert eval(body) == (6, 7)  # noqa: S307 - our own repr: ceil(2 * 2.5) + 1 seconds soft, one more hard
+
+
+# -- forks and the store's readers-writer lock ----------------------------------------------------------------
+
+COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+DEEP = "SELECT * WHERE { " + "{ SELECT * WHERE { " * 100_000 + "?s ?p ?o" + " } }" * 100_000 + " }"  # SIGSEGV
+
+
+def count_of(body: bytes) -> int:
+    return int(json.loads(body)["results"]["bindings"][0]["n"]["value"])
+
+
+def test_a_one_shot_fork_waits_for_reads_in_flight(mem_store):
+    """Bug: a fork while another thread was inside pyoxigraph's in-memory storage left the child waiting for ever
+    on a mutex no thread of the child would release (the time limit then made a cheap query a 503). The fork now
+    happens under the store's lock held exclusive, so no read is in flight at that instant."""
+    stop, stuck = threading.Event(), []
+
+    def reader():
+        while not stop.is_set():
+            mem_store.query(COUNT)
+
+    readers = [threading.Thread(target=reader) for _ in range(2)]
+    for t in readers:
+        t.start()
+    try:
+        for _ in range(150):
+            try:
+                sandbox.call(lambda: mem_store.query_raw(COUNT, JSON), 2, store=mem_store)
+            except QueryTimeout:
+                stuck.append(1)
+                break
+    finally:
+        stop.set()
+        for t in readers:
+            t.join(30)
+    assert not stuck
+
+
+def test_the_store_lock_is_shared_reentrant_and_exclusive_for_forks():
+    from mfmkg.store.embedded import ReadWriteLock
+
+    lock, order = ReadWriteLock(), []
+    entered = threading.Event()
+
+    def holder():
+        with lock.shared():
+            entered.set()
+            time.sleep(0.3)
+            with lock.shared():  # reentrant even while a fork waits for exclusive: no deadlock
+                order.append("inner read")
+        order.append("read done")
+
+    t = threading.Thread(target=holder)
+    t.start()
+    entered.wait(5)
+    with lock.exclusive():
+        order.append("fork")
+    t.join(5)
+    assert order == ["inner read", "read done", "fork"]
+    with lock.shared(), pytest.raises(RuntimeError):
+        with lock.exclusive():
+            pass
+
+
+# -- without a time limit, still in a query process ----------------------------------------------------------
+
+def refuse_with_pid(query):
+    raise QueryRefused(str(os.getpid()))
+
+
+@pytest.mark.parametrize("timeout", [0, None])
+def test_no_time_limit_still_runs_in_a_query_process(mem_store, timeout):
+    """Bug: QUERY_TIMEOUT=0 ran the query in the server process. A picklable precheck goes to a reusable
+    process, a lambda to a one-shot child: both are other processes."""
+    for precheck in (refuse_with_pid, lambda q: refuse_with_pid(q)):
+        with pytest.raises(QueryRefused) as caught:
+            sandbox.query_raw(mem_store, "ASK {}", JSON, timeout=timeout, precheck=precheck)
+        assert caught.value.detail != str(os.getpid())
+
+
+def test_a_crashing_query_without_time_limit_kills_only_its_process(mem_store):
+    """Bug: QUERY_TIMEOUT=0 ran queries in the server process, where pyoxigraph's stack overflow on a deep query
+    (SIGSEGV) killed the whole server (here: the test process)."""
+    for timeout in (0, None, 5):
+        with pytest.raises(StoreError, match="signal 11"):
+            sandbox.query_raw(mem_store, DEEP, JSON, timeout=timeout)
+    assert count_of(sandbox.query_raw(mem_store, COUNT, JSON, timeout=0).body) == 200
+
+
+def test_one_shot_child_without_time_limit_has_no_cpu_limit():
+    import resource
+
+    body = sandbox.call(lambda: ok(repr(resource.getrlimit(resource.RLIMIT_CPU)).encode()), None).body
+    assert eval(body)[0] == resource.getrlimit(resource.RLIMIT_CPU)[0]  # noqa: S307 - our own repr
+
+
+# -- reusable query processes (in-memory store) -------------------------------------------------------------
+
+def test_an_in_memory_store_reuses_its_query_process(mem_store):
+    assert sandbox.worker_pids() == set()
+    assert count_of(sandbox.query_raw(mem_store, COUNT, JSON, timeout=5).body) == 200
+    first = sandbox.worker_pids()
+    assert len(first) == 1 and os.getpid() not in first
+    for _ in range(5):
+        assert count_of(sandbox.query_raw(mem_store, COUNT, JSON, timeout=5).body) == 200
+    assert sandbox.worker_pids() == first  # no fork per query
+
+
+def test_a_write_is_visible_to_the_next_query(mem_store):
+    assert count_of(sandbox.query_raw(mem_store, COUNT, JSON, timeout=5).body) == 200
+    old = sandbox.worker_pids()
+    mem_store.add([(URIRef("http://e/new"), URIRef("http://e/p"), Literal(1))], "http://e/g")
+    assert count_of(sandbox.query_raw(mem_store, COUNT, JSON, timeout=5).body) == 201
+    mem_store.drop_graph("http://e/g")
+    assert count_of(sandbox.query_raw(mem_store, COUNT, JSON, timeout=5).body) == 0
+    assert not old & sandbox.worker_pids()  # the process of the old data version is gone
+
+
+def test_writes_and_queries_concurrently_never_show_older_data(mem_store):
+    """Each query sees at least every write completed before it started, and no query errs or hangs."""
+    done, errors, seen = threading.Event(), [], []
+    written = [200]
+
+    def writer():
+        for i in range(30):
+            mem_store.add([(URIRef(f"http://e/w{i}"), URIRef("http://e/p"), Literal(i))], "http://e/w")
+            written.append(written[-1] + 1)
+            time.sleep(0.02)
+        done.set()
+
+    def reader():
+        try:
+            while not done.is_set():
+                floor = written[-1]
+                n = count_of(sandbox.query_raw(mem_store, COUNT, JSON, timeout=10).body)
+                seen.append(n)
+                assert n >= floor, (n, floor)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert seen and count_of(sandbox.query_raw(mem_store, COUNT, JSON, timeout=5).body) == 230
+
+
+def test_a_runaway_is_killed_and_the_next_query_answers(mem_store):
+    assert count_of(sandbox.query_raw(mem_store, COUNT, JSON, timeout=5).body) == 200
+    (worker,) = sandbox.worker_pids()
+    started = time.monotonic()
+    with pytest.raises(QueryTimeout, match="0.5 s"):
+        sandbox.query_raw(mem_store, "SELECT (COUNT(*) AS ?c) { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i . ?j ?k ?l }",
+                          JSON, timeout=0.5)
+    assert time.monotonic() - started < 3
+    assert not _alive(worker) and worker not in child_pids()  # SIGKILLed and reaped before the answer
+    assert count_of(sandbox.query_raw(mem_store, COUNT, JSON, timeout=5).body) == 200
+    assert sandbox.worker_pids() and worker not in sandbox.worker_pids()
+
+
+def test_typed_errors_keep_the_process_and_crashes_lose_it(mem_store):
+    with pytest.raises(QuerySyntaxError):
+        sandbox.query_raw(mem_store, "SELECT * {", JSON, timeout=5)
+    (worker,) = sandbox.worker_pids()
+    with pytest.raises(QueryRefused):
+        sandbox.query_raw(mem_store, "ASK {}", JSON, timeout=5, precheck=refuse_with_pid)
+    assert sandbox.worker_pids() == {worker}
+    with pytest.raises(StoreError, match="signal 11"):
+        sandbox.query_raw(mem_store, DEEP, JSON, timeout=5)
+    assert worker not in sandbox.worker_pids() and worker not in child_pids()
+
+
+def test_concurrent_queries_get_their_own_answers_from_the_pool(mem_store):
+    answers, errors = {}, []
+
+    def worker(i):
+        try:
+            q = f"SELECT (COUNT(*) AS ?n) WHERE {{ ?s ?p ?o FILTER(?o >= {i}) }}"
+            answers[i] = count_of(sandbox.query_raw(mem_store, q, JSON, timeout=10).body)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert answers == {i: 200 - i for i in range(12)}
+    assert len(sandbox.worker_pids()) <= sandbox.MAX_IDLE
+
+
+def test_idle_processes_end_after_a_while(mem_store, monkeypatch):
+    monkeypatch.setattr(sandbox, "IDLE_SECONDS", 0.3)
+    sandbox.query_raw(mem_store, COUNT, JSON, timeout=5)
+    (worker,) = sandbox.worker_pids()
+    deadline = time.monotonic() + 5
+    while worker in child_pids() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert worker not in child_pids() and sandbox.worker_pids() == set()
+
+
+def cpu_limit_and_use(query):
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    raise QueryRefused(repr((resource.getrlimit(resource.RLIMIT_CPU), usage.ru_utime + usage.ru_stime)))
+
+
+def test_each_query_of_a_reusable_process_has_a_cpu_limit(mem_store):
+    import resource
+
+    for timeout in (2.5, 4):
+        with pytest.raises(QueryRefused) as caught:
+            sandbox.query_raw(mem_store, "ASK {}", JSON, timeout=timeout, precheck=cpu_limit_and_use)
+        (soft, hard), used = eval(caught.value.detail)  # noqa: S307 - our own repr
+        assert used + 2 * timeout < soft <= used + 2 * timeout + 2
+        assert hard == resource.getrlimit(resource.RLIMIT_CPU)[1]
+    with pytest.raises(QueryRefused) as caught:
+        sandbox.query_raw(mem_store, "ASK {}", JSON, timeout=None, precheck=cpu_limit_and_use)
+    assert eval(caught.value.detail)[0][0] == resource.getrlimit(resource.RLIMIT_CPU)[1]  # noqa: S307
+
+
+def test_a_reusable_process_holds_no_inherited_socket(mem_store, listener):
+    client = socket.create_connection(listener[0].getsockname())
+    try:
+        sandbox.query_raw(mem_store, "ASK {}", JSON, timeout=5)
+        (worker,) = sandbox.worker_pids()
+        links = [os.readlink(f"/proc/{worker}/fd/{fd}") for fd in os.listdir(f"/proc/{worker}/fd")]
+    finally:
+        client.close()
+    assert not [link for link in links if link.startswith("socket:")]
+    assert len([link for link in links if link.startswith("pipe:")]) <= 2 + 3  # its own two (stdio may be pipes)
+
+
+def no_network_needed(query):
+    return False
+
+
+def network_needed(query):
+    return True
+
+
+@needs_seccomp
+def test_a_reusable_process_cannot_reach_the_network(mem_store, listener):
+    sock, url = listener
+    query = f"SELECT * {{ SERVICE <{url}> {{ ?s ?p ?o }} }}"
+    with pytest.raises(StoreError):
+        sandbox.query_raw(mem_store, query, JSON, timeout=5, precheck=no_network_needed)
+    assert sandbox.worker_pids()  # it did run in a reusable process
+    time.sleep(0.1)
+    with pytest.raises(BlockingIOError):
+        sock.accept()
+    # a query that needs the network goes to a one-shot child, which may connect
+    with pytest.raises(QueryTimeout):
+        sandbox.query_raw(mem_store, query, JSON, timeout=1, precheck=network_needed)
+    conn, _ = sock.accept()
+    conn.close()
+
+
+POOL_ORPHAN_SCRIPT = """
+import os, time
+from rdflib import Literal, URIRef
+from mfmkg import sandbox
+from mfmkg.store.embedded import EmbeddedStore
+store = EmbeddedStore(None)
+store.add([(URIRef("http://e/s"), URIRef("http://e/p"), Literal(1))], "http://e/g")
+sandbox.query_raw(store, "ASK { ?s ?p ?o }", "application/sparql-results+json", timeout=60)
+print(*sandbox.worker_pids(), flush=True)
+time.sleep(60)
+"""
+
+
+def test_reusable_processes_die_with_their_server():
+    import subprocess
+    import sys
+
+    server = subprocess.Popen([sys.executable, "-c", POOL_ORPHAN_SCRIPT], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(p) for p in server.stdout.readline().split()]
+        assert workers and all(_alive(w) for w in workers)
+        server.kill()
+        server.wait(10)
+        deadline = time.monotonic() + 5
+        while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(_alive(w) for w in workers)
+    finally:
+        server.kill()
+        server.wait(10)
+
+
+def test_a_long_flat_query_does_not_overflow_a_reusable_process(mem_store):
+    """10,000 UNIONs overflow an 8 MiB thread stack in pyoxigraph (SIGSEGV); reusable processes run queries on
+    the sandbox's large-stack thread. Also checked: the same query still only crashes a one-shot child."""
+    union = "SELECT (COUNT(*) AS ?n) WHERE { " + " UNION ".join(["{ ?s <http://e/p0> ?o }"] * 10_000) + " }"
+    assert count_of(sandbox.query_raw(mem_store, union, JSON, timeout=30).body) == 29 * 10_000
+    with pytest.raises(StoreError, match="signal 11"):
+        sandbox.query_raw(mem_store, union, JSON, timeout=30, precheck=lambda q: False)
+
+
+def test_a_one_shot_child_closes_inherited_sockets(listener):
+    client = socket.create_connection(listener[0].getsockname())
+
+    def job():
+        sockets = 0
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                sockets += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+            except OSError:  # the descriptor listdir used
+                pass
+        return ok(repr(sockets).encode())
+
+    try:
+        assert sandbox.call(job, 5).body == b"0"
+    finally:
+        client.close()

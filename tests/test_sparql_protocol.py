@@ -508,6 +508,23 @@ def test_allowlisted_service_is_called(make_endpoint, listener):
 
 # -- limits: time and rows -------------------------------------------------------------------------
 
+def assert_only_live_query_processes(before: set[int]) -> None:
+    """Every child process started since ``before`` is a reusable query process that is alive and registered
+    (idle in its pool), not a runaway left running nor a zombie; retired ones are reaped in the background."""
+    from mfmkg import sandbox
+
+    deadline = time.monotonic() + 5
+    while True:
+        extra = child_pids() - before - sandbox.worker_pids()
+        if not extra or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert extra == set()
+    for pid in child_pids() - before:
+        with open(f"/proc/{pid}/status") as fh:
+            assert not re.search(r"^State:\s+Z", fh.read(), re.M)
+
+
 def test_runaway_query_is_stopped(make_endpoint):
     url = make_endpoint(QUERY_TIMEOUT=1)
     before = child_pids()
@@ -518,7 +535,7 @@ def test_runaway_query_is_stopped(make_endpoint):
     assert body["title"] == "Query time limit exceeded"
     assert "1 s" in body["detail"]
     assert 0.9 < elapsed < 5, elapsed
-    assert child_pids() - before == set()  # the query process is killed and reaped, no zombie either
+    assert_only_live_query_processes(before)  # the runaway's process is killed and reaped, no zombie either
     after = get(url, ASK_TRUE, RESULTS_JSON)
     assert after.status_code == 200 and after.json()["boolean"] is True
 
@@ -535,7 +552,7 @@ def test_concurrent_runaways_and_normal_queries(make_endpoint):
         else:
             assert resp.status_code == 200
             assert [b["name"]["value"] for b in resp.json()["results"]["bindings"]] == ["Alice", "Bob"]
-    assert child_pids() - before == set()
+    assert_only_live_query_processes(before)
 
 
 @pytest.mark.parametrize("query, accept, count", [
@@ -571,3 +588,122 @@ def test_vary_accept_and_no_cors(endpoint, send):
     cors = requests.get(endpoint, params={"query": ASK_TRUE}, headers={"Origin": "https://elsewhere.example"},
                         timeout=30)
     assert not [h for h in cors.headers if h.lower().startswith("access-control-")]
+
+
+# -- deep nesting, no time limit, body size at the HTTP server ----------------------------------------------
+
+NESTED = {
+    "groups": lambda n: "SELECT * WHERE " + "{ " * n + "?s ?p ?o " + "} " * n,
+    "parens": lambda n: "SELECT * WHERE { ?s ?p ?o FILTER(" + "(" * n + "true" + ")" * n + ") }",
+    "optional": lambda n: "SELECT * WHERE { ?s ?p ?o " + "OPTIONAL { ?s ?p ?o " * n + "}" * n + " }",
+    "subselect": lambda n: "SELECT * WHERE { " + "{ SELECT * WHERE { " * n + "?s ?p ?o" + " } }" * n + " }",
+    "brackets": lambda n: "SELECT * WHERE { ?s ?p " + "[ ?p " * n + "?o" + " ]" * n + " }",
+    "mixed": lambda n: "SELECT * WHERE { ?s ?p ?o FILTER EXISTS " + "{ ?s ?p ?o FILTER(" * n + "true" + ") }" * n
+                       + " }",
+}
+
+
+@pytest.mark.parametrize("name", NESTED)
+def test_a_query_nested_too_deeply_is_400_before_the_engine(endpoint, name):
+    """Bug: nesting a few thousand levels deep crashed pyoxigraph's parser (SIGSEGV), answered as a 503 with the
+    time limit on and killing the whole server without one. Now a 400 problem, whatever the engine would do."""
+    from mfmkg.service.sparql import MAX_NESTING
+
+    query = NESTED[name](MAX_NESTING + 1 if name != "mixed" else MAX_NESTING // 2 + 1)
+    for resp in _three_ways(endpoint, query):
+        body = assert_problem(resp, 400)
+        assert f"more than {MAX_NESTING} levels" in body["detail"]
+
+
+@pytest.mark.parametrize("name", ["groups", "parens", "optional", "subselect"])
+def test_nesting_within_the_limit_is_answered(endpoint, name):
+    resp = get(endpoint, NESTED[name](100), RESULTS_JSON)
+    assert resp.status_code == 200, resp.text[:300]
+
+
+def test_nesting_depth_skips_strings_comments_and_iris():
+    from mfmkg.service.sparql import nesting_depth
+
+    assert nesting_depth('SELECT * { ?s ?p "((((" FILTER(?o != \'{{{\') }') == 2
+    assert nesting_depth("# {{{{{{\nASK { <http://x/(((> ?p ?o }") == 1
+    assert nesting_depth("ASK { ?s ?p \"\"\"a\n{{{\"\"\" }") == 1
+    assert nesting_depth(r"PREFIX ex: <http://x/> ASK { ex:a\( ?p ?o }") == 1
+    assert nesting_depth("ASK { " + "{" * 10_000, 256) == 257  # stops counting past the limit
+
+
+def test_without_time_limit_queries_still_run_in_a_query_process(app_config):
+    """Bug: QUERY_TIMEOUT = 0 ran public queries in the server process, where one deep query could crash it.
+    Now it means "no time limit", still in a query process."""
+    from mfmkg.errors import QueryRefused
+    from mfmkg.service import create_app
+
+    application = create_app({**app_config, "QUERY_TIMEOUT": 0})
+    load_test_data(application)
+    store = application.extensions["mfmkg"].store
+    if not store.forkable:
+        pytest.skip("a remote store runs queries on its server")
+    srv = LiveServer(application)
+    try:
+        url = srv.url + "/sparql"
+        assert get(url, SELECT, RESULTS_JSON).status_code == 200
+
+        def where(*args, **kwargs):
+            raise QueryRefused(f"ran in {os.getpid()}")
+
+        store.query_raw = where  # seen by the query processes forked from now on (after the write below)
+        store.add([(EX.carol, EX.name, Literal("Carol"))], G_DATA)
+        body = assert_problem(get(url, SELECT, RESULTS_JSON), 403)
+        assert body["detail"].startswith("ran in ") and body["detail"] != f"ran in {os.getpid()}"
+        del store.query_raw
+        assert_problem(get(url, NESTED["subselect"](3000)), 400)
+    finally:
+        srv.close()
+
+
+class _WaitressServer(LiveServer):
+    """LiveServer, but with the options ``mfmkg serve`` gives waitress."""
+
+    def __init__(self, app):  # noqa: D107 - same as LiveServer's
+        from waitress import create_server
+
+        from mfmkg.cli.serve import waitress_options
+
+        opts = waitress_options({**app.config, "HOST": "127.0.0.1", "PORT": 0}, threads=4)
+        self.server = create_server(app, **opts)
+        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+
+def test_waitress_refuses_a_body_far_above_the_limit_before_reading_it(tmp_path):
+    """Bug: waitress read (and spooled to disk) up to 1 GiB of any body before the application could answer 413.
+    ``mfmkg serve`` now sets waitress's ``max_request_body_size`` to twice ``MAX_CONTENT_LENGTH``."""
+    from mfmkg.cli.serve import waitress_options
+    from mfmkg.service import create_app
+
+    assert waitress_options({"HOST": "h", "PORT": 1, "MAX_CONTENT_LENGTH": 1000}, 2)["max_request_body_size"] == 2000
+    assert "max_request_body_size" not in waitress_options({"HOST": "h", "PORT": 1, "MAX_CONTENT_LENGTH": None}, 2)
+    limit = 64 * 1024
+    app = create_app({"MEMORY": True, "TESTING": True, "RELOAD_INTERVAL": 0, "MAX_CONTENT_LENGTH": limit,
+                      "DATA_DIR": str(tmp_path / "data")})
+    srv = _WaitressServer(app)
+    try:
+        port = int(srv.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"POST /sparql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/sparql-query\r\n"
+                         b"Content-Length: 1000000000\r\n\r\n")
+            answer = sock.recv(200)  # before any of the body was sent
+        assert answer.startswith(b"HTTP/1.1 413"), answer
+        # just above the application's limit: still the application's own problem answer
+        resp = requests.post(srv.url + "/sparql", data=b"ASK {} #" + b"x" * limit, timeout=30,
+                             headers={"Content-Type": "application/sparql-query"})
+        assert_problem(resp, 413)
+        # chunked, without Content-Length: refused once the body passes twice the limit
+        chunks = (b"x" * 65536 for _ in range(64))
+        resp = requests.post(srv.url + "/sparql", data=chunks, timeout=30,
+                             headers={"Content-Type": "application/sparql-query"})
+        assert resp.status_code == 413
+        assert requests.get(srv.url + "/sparql", params={"query": "ASK {}"}, timeout=30).status_code == 200
+    finally:
+        srv.close()

@@ -28,6 +28,7 @@ def serve(config: dict, host, port, load_paths, sample, threads) -> None:
     """Serve the SPARQL endpoint, the gaps API and the web pages."""
     from waitress import serve as waitress_serve
 
+    from mfmkg import sandbox
     from mfmkg.service import create_app
     from mfmkg.store import open_store
 
@@ -41,9 +42,22 @@ def serve(config: dict, host, port, load_paths, sample, threads) -> None:
     _preload(store, list(load_paths), sample)
     watcher = app.extensions["mfmkg"].watcher
     signal.signal(signal.SIGHUP, lambda *_: watcher.poll(force=True))
+    sandbox.prestart(store)  # an in-memory store: fork the first query process now, not at the first query
     click.echo(f"mfmkg serving on http://{config['HOST']}:{config['PORT']}/ (store: "
                f"{'memory' if config.get('MEMORY') else config['DATA_DIR']})", err=True)
-    waitress_serve(app, host=config["HOST"], port=int(config["PORT"]), threads=threads, ident="mfmkg")
+    waitress_serve(app, **waitress_options(config, threads))
+
+
+def waitress_options(config: dict, threads: int) -> dict:
+    """waitress's settings. ``max_request_body_size`` is twice ``MAX_CONTENT_LENGTH``: a body declared (or, when
+    chunked, grown) beyond it is refused with a 413 as soon as waitress sees that, before it reads and spools the
+    rest (its own default is 1 GiB). Bodies between one and two times the limit still reach the application,
+    which answers them with its problem+json 413 (a form-encoded body is larger than the query it carries)."""
+    options = {"host": config["HOST"], "port": int(config["PORT"]), "threads": threads, "ident": "mfmkg"}
+    limit = config.get("MAX_CONTENT_LENGTH")
+    if limit:
+        options["max_request_body_size"] = 2 * int(limit)
+    return options
 
 
 def _preload(store, paths: list[str], sample: bool) -> None:
