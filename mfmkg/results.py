@@ -12,9 +12,9 @@ import json
 from xml.sax.saxutils import escape, quoteattr
 
 from rdflib import Graph
-from rdflib.term import BNode, Literal, URIRef
+from rdflib.term import BNode, URIRef
 
-from mfmkg.store.base import AskResult, GraphResult, QueryResult, RawResult, SelectResult
+from mfmkg.store.base import AskResult, GraphResult, QueryResult, RawResult
 
 JSON = "application/sparql-results+json"
 XML = "application/sparql-results+xml"

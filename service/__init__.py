@@ -31,6 +31,7 @@ def create_app(test_config: dict | None = None, store=None) -> Flask:
         from mfmkg.store import open_store
 
         store = open_store(cfg)
+    _drop_abandoned_staging(app, store)
     watcher = OntologyWatcher(store, cfg.get("EXTENSIONS_DIR"))
     if watcher.poll() == "error" and not store.get_meta(HASH_KEY):
         raise OntologyError("ontology", None, "no valid ontology to serve: " + str(watcher.health))
@@ -46,3 +47,16 @@ def create_app(test_config: dict | None = None, store=None) -> Flask:
             continue
         app.register_blueprint(module.bp)
     return app
+
+
+def _drop_abandoned_staging(app: Flask, store) -> None:
+    """A load killed mid-way (kill -9, power loss) can leave a staging graph: never visible as data, but it
+    takes space. Starting the service is the natural moment to clear it; failing to (a read-only store, a
+    remote server that refuses updates) must not stop the service from serving."""
+    try:
+        dropped = store.drop_staging_graphs()
+    except Exception as exc:  # noqa: BLE001 - best effort, logged
+        app.logger.warning("could not drop abandoned staging graphs: %s", exc)
+        return
+    if dropped:
+        app.logger.info("dropped %d abandoned staging graph(s)", len(dropped))

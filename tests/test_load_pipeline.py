@@ -11,11 +11,11 @@ import pytest
 from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
-from mfmkg.errors import QuerySyntaxError, StoreError
+from mfmkg.errors import StoreError
 from mfmkg.loaders import pipeline
 from mfmkg.loaders.pipeline import Input, load_paths, load_source, sample_path, sources, unload
 from mfmkg.namespaces import ONTOLOGY_GRAPH, source_graph
-from mfmkg.store.base import SelectResult
+from mfmkg.store.base import SelectResult, Store
 
 DATA = Path(__file__).parent / "data" / "loading"
 REAL = Path(__file__).parent / "data" / "literature" / "real"
@@ -37,40 +37,31 @@ def vstore():
     s.close()
 
 
-class PathStreamingStore:
-    """An EmbeddedStore whose ``load_path`` reads the file in pyoxigraph (no GIL, opened inside the store's lock),
-    as ``Store.streams_paths`` describes: graph writers then stream through a FIFO instead of a queue."""
+class QueueFedStore:
+    """An EmbeddedStore that does not read paths itself (``streams_paths`` off): graph writers then feed its
+    ``load`` through a queue, the generic path other backends take."""
 
     @staticmethod
     def make():
-        import pyoxigraph as ox
-
         from mfmkg.store.embedded import EmbeddedStore
 
-        class Streaming(EmbeddedStore):
-            streams_paths = True
+        class QueueFed(EmbeddedStore):
+            streams_paths = False
 
             def load_path(self, path, media_type, graph):
-                with self._rw.shared():
-                    try:
-                        self._store.load(path=path, format=ox.RdfFormat.from_media_type(media_type),
-                                         to_graph=ox.NamedNode(graph))
-                    except SyntaxError as exc:
-                        raise QuerySyntaxError(str(exc)) from exc
-                    except OSError as exc:
-                        raise StoreError(f"store write failed: {exc}") from exc
-                    finally:
-                        self._bump()
+                return Store.load_path(self, path, media_type, graph)
 
-        return Streaming(None)
+        return QueueFed(None)
 
 
 @pytest.fixture(params=["queue", "fifo"])
 def sstore(request):
-    """The test vocabulary store, its graph writers fed through a queue (the generic writer) or a FIFO."""
+    """The test vocabulary store, its graph writers fed through a queue (the generic writer) or a FIFO (the
+    embedded store reads the path in pyoxigraph, without the GIL)."""
     from mfmkg.store.embedded import EmbeddedStore
 
-    s = EmbeddedStore(None) if request.param == "queue" else PathStreamingStore.make()
+    s = QueueFedStore.make() if request.param == "queue" else EmbeddedStore(None)
+    assert s.streams_paths is (request.param == "fifo")
     s.load((DATA / "vocab.ttl").read_bytes(), "text/turtle", ONTOLOGY_GRAPH)
     s.set_meta("ontology-hash", "test-vocabulary")
     yield s
@@ -377,6 +368,21 @@ def test_staging_graphs_left_by_a_crashed_load_are_dropped_when_the_next_load_st
     load_paths(vstore, [DATA / "figstep.jsonl"], source="next")
     assert not [g for g in vstore.graphs() if "staging" in g]
     assert not vstore.query(f"ASK {{ <{PUB}> <{M}x> ?o }}").value
+
+
+def test_starting_the_service_drops_abandoned_staging_graphs(store):
+    """On both backends: a staging graph whose writer died long ago (its name carries its start time) is gone once
+    the service has started, while the ontology and other graphs stay."""
+    from mfmkg.service import create_app
+    from mfmkg.store.base import REMOTE_STAGING_PREFIX, STAGING_PREFIX
+
+    dead = [STAGING_PREFIX + "1-dead", REMOTE_STAGING_PREFIX + "1-dead"]
+    for g in dead:
+        store.load(f"<{PUB}> <{M}x> \"half-written\" .\n".encode(), "application/n-triples", g)
+    before = [g for g in store.graphs() if g not in dead]
+    assert set(dead) <= set(store.graphs())
+    create_app({"TESTING": True, "RELOAD_INTERVAL": 0}, store=store)
+    assert store.graphs() == before
 
 
 def test_an_interrupted_load_is_undone_by_the_next_one(vstore):

@@ -59,7 +59,7 @@ FOUND = [
     (f"SELECT * {{ ?s ?p ?o FILTER(?o<'x#>') sErViCe SILENT <{E}> {{}} }}", [E]),
     (f"PREFIX ex: <http://e/> SELECT * {{ ex:a\\'b ?p ?o SERVICE <{E}> {{}} }}", [E]),
     (f"BASE <{E}a/b/> SELECT * {{ SERVICE <../../> {{}} }}", [E]),
-    (f"SELECT * {{ SERVICE <http://127.0.0.1:9/\\u0041> {{}} }}", [E + "A"]),
+    ("SELECT * { SERVICE <http://127.0.0.1:9/\\u0041> {} }", [E + "A"]),
     ("SELECT * { SERVICE ?x { ?s ?p ?o } }", [None]),
     ("SELECT * { SERVICE <relative> { ?s ?p ?o } }", [None]),
     ("PREFIX u: <http://u/> SELECT * { SERVICE undeclared:x { ?s ?p ?o } }", [None]),

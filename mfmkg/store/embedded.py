@@ -12,14 +12,14 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator
 
 import pyoxigraph as ox
 
 from mfmkg.binding import bind_values
 from mfmkg.errors import QuerySyntaxError, StoreError
 from mfmkg.results import serialize
-from mfmkg.store.base import AskResult, GraphResult, QueryResult, RawResult, SelectResult, Store, Term, Triple
+from mfmkg.store.base import AskResult, GraphResult, QueryResult, RawResult, SelectResult, Store, Triple
 from mfmkg.store.terms import to_oxigraph, to_rdflib
 
 _STAGING = "https://w3id.org/mfmkg/graph/staging/"
@@ -214,6 +214,23 @@ class EmbeddedStore(Store):
             try:
                 self._store.load(data.encode() if isinstance(data, str) else data, format=fmt,
                                  to_graph=ox.NamedNode(graph))
+            except SyntaxError as exc:
+                raise QuerySyntaxError(str(exc)) from exc
+            except OSError as exc:
+                raise StoreError(f"store write failed: {exc}") from exc
+            finally:
+                self._bump()
+
+    #: load_path hands the path to Rust, which reads and parses it without the GIL (see Store.streams_paths)
+    streams_paths = True
+
+    def load_path(self, path: str, media_type: str, graph: str) -> None:
+        fmt = ox.RdfFormat.from_media_type(media_type)
+        if fmt is None:
+            raise ValueError(f"unsupported RDF media type {media_type!r}")
+        with self._rw.shared():
+            try:
+                self._store.load(path=str(path), format=fmt, to_graph=ox.NamedNode(graph))
             except SyntaxError as exc:
                 raise QuerySyntaxError(str(exc)) from exc
             except OSError as exc:
