@@ -9,7 +9,7 @@ For each backend and size, on an empty store holding only the shipped ontology:
 
 * data: N publications generated as JSONL by ``bench.service_latency.write_jsonl`` (titles and abstracts made of
   the ontology's own threat keywords, a fifth tagged with a threat label), the same N-prefix at every size; past
-  100k papers, those whose generated arXiv id has six digits (not an arXiv id) get a DOI instead;
+  100k papers every paper has a DOI (arXiv numbers have five digits);
 * ``remote``: a fresh ``oxigraph serve --location DIR --bind 127.0.0.1:PORT --union-default-graph`` per size (its
   data directory in the work directory), opened by mfmkg as ``--store sparql+http://127.0.0.1:PORT``;
   ``embedded``: mfmkg's on-disk store (``--data-dir``) in the work directory;
@@ -405,27 +405,7 @@ def generate(sizes: list[int], work: Path) -> dict[int, Path]:
         if not files[n].exists():
             log(f"generating {n} publications")
             write_jsonl(files[n], n, threats)
-            _valid_ids(files[n])
     return files
-
-
-def _valid_ids(path: Path) -> None:
-    """The generator numbers arXiv ids by position (``YYMM.<i>``), which stops being an arXiv id at the 100,001st
-    paper (six digits): from there such papers get a DOI instead (``10.5555/bench.<i>``, as the generator gives
-    every third paper), so every paper stays valid and unique and has the same triples as below 100k."""
-    from mfmkg.loaders.identity import valid_arxiv
-
-    tmp = path.with_suffix(".tmp")
-    with open(path, encoding="utf-8") as src, open(tmp, "w", encoding="utf-8") as dst:
-        for i, line in enumerate(src):
-            if i >= 100_000 and '"arxiv"' in line:
-                p = json.loads(line)
-                if not valid_arxiv(p["arxiv"]):
-                    del p["arxiv"]
-                    p["doi"] = f"10.5555/bench.{i}"
-                    line = json.dumps(p) + "\n"
-            dst.write(line)
-    tmp.replace(path)
 
 
 if __name__ == "__main__":

@@ -213,7 +213,7 @@ def write_jsonl(path: Path, n: int, threats: list[tuple[str, str, list[str]]], s
                  "authors": [f"{rnd.choice(_NAMES)} {rnd.choice(_FAMILY)}{i % 89}" for _ in range(rnd.randint(1, 5))],
                  "year": year, "month": month, "venue": rnd.choice(_VENUES),
                  "url": f"https://example.org/bench/{i}"}
-            if i % 3:
+            if i % 3 and i < 100_000:  # arXiv numbers have at most five digits: beyond, every paper gets a DOI
                 p["arxiv"] = f"{year % 100:02d}{month:02d}.{i:05d}"
             else:
                 p["doi"] = f"10.5555/bench.{i}"
