@@ -230,20 +230,23 @@ def _timed_out(timeout: float | None) -> QueryTimeout:
                         "make it more selective or add a LIMIT")
 
 
+def _poll_ms(deadline: float | None, timeout: float | None) -> int | None:
+    """How long a poll may wait before the deadline, in ms (None: no deadline); past it, the time-limit error."""
+    if deadline is None:
+        return None
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise _timed_out(timeout)
+    return math.ceil(remaining * 1000)
+
+
 def _read_frame(rfd: int, deadline: float | None, timeout: float | None) -> tuple[dict, bytes] | None:
     """The child's header and body; None if the pipe closed before a whole frame arrived."""
     poller = select.poll()  # not select(): a busy server's descriptors may exceed FD_SETSIZE
     poller.register(rfd, select.POLLIN | select.POLLHUP | select.POLLERR)
     buf, need, hlen = bytearray(), _FRAME.size, None
     while len(buf) < need:
-        if deadline is None:
-            wait = None
-        else:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _timed_out(timeout)
-            wait = math.ceil(remaining * 1000)
-        if not poller.poll(wait):
+        if not poller.poll(_poll_ms(deadline, timeout)):
             continue
         chunk = os.read(rfd, 1 << 20)
         if not chunk:
@@ -461,14 +464,7 @@ def _send(fd: int, data: bytes, deadline: float | None, timeout: float | None) -
     poller.register(fd, select.POLLOUT | select.POLLERR | select.POLLHUP)
     view = memoryview(data)
     while view:
-        if deadline is None:
-            wait = None
-        else:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _timed_out(timeout)
-            wait = math.ceil(remaining * 1000)
-        if not poller.poll(wait):
+        if not poller.poll(_poll_ms(deadline, timeout)):
             continue
         try:
             view = view[os.write(fd, view):]

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rdflib import Literal, URIRef
 
-from conftest import REPO, free_port
+from conftest import REPO, free_port, stop, wait_until_up
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -613,16 +613,10 @@ class Serve:
                                      env={**os.environ, "MFMKG_DATA_DIR": str(tmp / "data"),
                                           "MFMKG_RELOAD_INTERVAL": "0", **env},
                                      cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while True:
-            assert self.proc.poll() is None, self.text()
-            try:
-                if requests.get(self.url + "/-/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, self.text()
-            time.sleep(0.1)
+        try:
+            wait_until_up(self.url, timeout=60, proc=self.proc)
+        except RuntimeError as exc:
+            raise AssertionError(f"{exc}\n{self.text()}") from exc
 
     def text(self) -> str:
         self.log.flush()
@@ -633,12 +627,7 @@ class Serve:
         return r.status_code == 200 and r.json()["boolean"] is True
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc)
         self.log.close()
 
 

@@ -195,10 +195,13 @@ class EmbeddedStore(Store):
 
     # -- writes ----------------------------------------------------------------------------------
     # Each write bumps the data version inside the shared lock, so a fork (exclusive) sees data and version agree.
-    def update(self, sparql: str) -> None:
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One write: under the shared lock, pyoxigraph's errors mapped to ours, the data version bumped even when
+        it fails (a failed write may have changed nothing, but a stale cache must never outlive a change)."""
         with self._rw.shared():
             try:
-                self._store.update(sparql)
+                yield
             except SyntaxError as exc:
                 raise QuerySyntaxError(str(exc)) from exc
             except OSError as exc:
@@ -206,48 +209,36 @@ class EmbeddedStore(Store):
             finally:
                 self._bump()
 
-    def load(self, data: bytes | str, media_type: str, graph: str) -> None:
+    @staticmethod
+    def _format(media_type: str) -> "ox.RdfFormat":
         fmt = ox.RdfFormat.from_media_type(media_type)
         if fmt is None:
             raise ValueError(f"unsupported RDF media type {media_type!r}")
-        with self._rw.shared():
-            try:
-                self._store.load(data.encode() if isinstance(data, str) else data, format=fmt,
-                                 to_graph=ox.NamedNode(graph))
-            except SyntaxError as exc:
-                raise QuerySyntaxError(str(exc)) from exc
-            except OSError as exc:
-                raise StoreError(f"store write failed: {exc}") from exc
-            finally:
-                self._bump()
+        return fmt
+
+    def update(self, sparql: str) -> None:
+        with self._writing():
+            self._store.update(sparql)
+
+    def load(self, data: bytes | str, media_type: str, graph: str) -> None:
+        fmt = self._format(media_type)
+        with self._writing():
+            self._store.load(data.encode() if isinstance(data, str) else data, format=fmt,
+                             to_graph=ox.NamedNode(graph))
 
     #: load_path hands the path to Rust, which reads and parses it without the GIL (see Store.streams_paths)
     streams_paths = True
 
     def load_path(self, path: str, media_type: str, graph: str) -> None:
-        fmt = ox.RdfFormat.from_media_type(media_type)
-        if fmt is None:
-            raise ValueError(f"unsupported RDF media type {media_type!r}")
-        with self._rw.shared():
-            try:
-                self._store.load(path=str(path), format=fmt, to_graph=ox.NamedNode(graph))
-            except SyntaxError as exc:
-                raise QuerySyntaxError(str(exc)) from exc
-            except OSError as exc:
-                raise StoreError(f"store write failed: {exc}") from exc
-            finally:
-                self._bump()
+        fmt = self._format(media_type)
+        with self._writing():
+            self._store.load(path=str(path), format=fmt, to_graph=ox.NamedNode(graph))
 
     def add(self, triples: Iterable[Triple], graph: str) -> int:
         g = ox.NamedNode(graph)
         quads = [ox.Quad(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o), g) for s, p, o in triples]
-        with self._rw.shared():
-            try:
-                self._store.extend(quads)  # one transaction
-            except OSError as exc:
-                raise StoreError(f"store write failed: {exc}") from exc
-            finally:
-                self._bump()
+        with self._writing():
+            self._store.extend(quads)  # one transaction
         return len(quads)
 
     def replace_graph(self, graph: str, triples: Iterable[Triple]) -> int:
