@@ -35,7 +35,6 @@ import unicodedata
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import islice
 
 from mfmkg.namespaces import MFM, ONTOLOGY_GRAPH
 from mfmkg.store.base import SelectResult, Store
@@ -117,18 +116,33 @@ def stem(token: str) -> str:
     return t
 
 
+def _skip(n: int) -> re.Pattern:
+    """A pattern matching the first ``n`` tokens (``_TOKEN``) of a text and the separators before them: its match
+    ends where the n-th token ends. The C regex engine counts the tokens; greedy runs never split one, because
+    the pattern only has to back off when the text has fewer than ``n`` tokens."""
+    pattern = _SKIPS.get(n)
+    if pattern is None:
+        pattern = re.compile(r"(?:[^a-z0-9]*[a-z0-9]+){%d}" % n)
+        if len(_SKIPS) < 4096:
+            _SKIPS[n] = pattern
+    return pattern
+
+
+_SKIPS: dict[int, re.Pattern] = {}
+_SEPARATORS = re.compile(r"[^a-z0-9]*")
+
+
 class Analysed:
     """A text as the matcher sees it: its stemmed tokens, and how to find the original words of a match (computed
     only when asked: most texts have few matches)."""
 
-    __slots__ = ("text", "tokens", "_low", "_inserted", "_spans")
+    __slots__ = ("text", "tokens", "_low", "_inserted")
 
     def __init__(self, text: str, tokens: list[str], low: str, inserted: list[int]):
         self.text = text                # the text, accents folded
         self.tokens = tokens            # its stemmed tokens
         self._low = low                 # the text lower-cased, with a space at each CamelCase boundary
         self._inserted = inserted       # offsets in ``_low`` of those inserted spaces, ascending
-        self._spans = None
 
     @property
     def stems(self) -> str:
@@ -137,10 +151,9 @@ class Analysed:
 
     def original(self, first: int, end: int) -> str:
         """The original words of tokens ``first`` to ``end - 1``, normalised (lower case, single spaces)."""
-        spans = self._spans
-        if spans is None or len(spans) < end:   # token offsets, found as far as needed
-            spans = self._spans = [m.span() for m in islice(_TOKEN.finditer(self._low), max(end, 2 * end))]
-        a, b = spans[first][0], spans[end - 1][1]
+        low = self._low
+        a = _SEPARATORS.match(low, _skip(first).match(low).end() if first else 0).end()
+        b = _skip(end - first).match(low, a).end()
         if self._inserted:
             a -= bisect_left(self._inserted, a)
             b -= bisect_left(self._inserted, b)
