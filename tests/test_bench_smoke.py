@@ -1,6 +1,6 @@
-"""Smoke run of ``bench/scale.py`` at a few hundred papers: the table has the expected rows and columns and the
-bench's own consistency checks pass. No timing is asserted (the full run is ``python -m bench.scale``,
-docs/benchmarks.md)."""
+"""Smoke runs of ``bench/scale.py`` and ``bench/load_throughput.py`` at a few hundred papers: the tables have the
+expected rows and columns and the benches' own consistency checks pass. No timing is asserted (the full runs are
+``python -m bench.scale`` and ``python -m bench.load_throughput``, docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -82,3 +82,22 @@ def _growth_flags() -> list[tuple[str, bool]]:
 
 def _column_index(title: str) -> int:
     return 1 + [t for t, _ in _growth_flags()].index(title)
+
+
+def test_load_throughput_table_has_every_phase_and_the_phases_agree(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bench.load_throughput", "--entries", "200", "--out",
+                           str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    # exit 1: a target missed (200 entries say nothing about speed); 2 would be the phases disagreeing
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr[-4000:]
+    lines = proc.stdout.splitlines()
+    header = next(line for line in lines if line.split()[:1] == ["format"]).split()
+    rows = {line.split()[0]: line.split() for line in lines if line.split()[:1] in (["bibtex"], ["jsonl"])}
+    for title in ("ratio", "classify", "dry", "store", "triples", "status", "feed"):
+        assert title in header
+    assert sorted(rows) == ["bibtex", "jsonl"]
+    cell = {fmt: dict(zip([h for h in header if h != "MiB"], r)) for fmt, r in rows.items()}
+    # the same generated papers in both formats: the same entries and triples, all loaded
+    assert {c["entries"] for c in cell.values()} == {"200"}
+    assert cell["bibtex"]["triples"] == cell["jsonl"]["triples"] and int(cell["jsonl"]["triples"]) > 10 * 200
+    assert {c["status"] for c in cell.values()} == {"loaded"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench-200.bib", "bench-200.jsonl"]
