@@ -7,8 +7,8 @@ For each format it measures, each in a fresh child process (so peak memory is th
   load     -- ``mfmkg.loaders.pipeline.load_paths`` end to end (read, parse, validate, classify, build the
               triples, stream them into the store in one transaction) into a store holding the shipped ontology;
   dry      -- the same load with ``dry_run``: every step but the store's (what the Python side costs alone);
-  store    -- the store alone: a fresh store reads the N-Triples that the load wrote (dumped once, untimed) with
-              ``Store.load_path``, the call the load's graph writer makes (what the store side costs alone);
+  store    -- the store alone: a fresh store reads the N-Triples that the load writes (dumped by another child,
+              untimed) with ``Store.load_path``, the call the load's graph writer makes (the store side alone);
 and prints entries/s of each, the load's ratio (load time / parse time), the classify, dry and store ratios (the
 two sides of the load run side by side, so the load's ratio is at least the larger of dry and store), each phase's
 peak RSS, and how the store is fed ("fifo": the store reads a FIFO without the GIL, ``Store.streams_paths``;
@@ -114,11 +114,17 @@ def _phase(kind: str, path: str, store_kind: str) -> dict:
     from mfmkg.onto import ensure_loaded, ontology_files
     from mfmkg.store.embedded import EmbeddedStore
 
+    if kind == "store":
+        return _store_alone(path, store_kind)
     tmp = tempfile.mkdtemp(prefix="mfmkg-bench-") if store_kind == "disk" else None
     store = EmbeddedStore(tmp)
     ensure_loaded(store, ontology_files())
-    if kind == "store":
-        return _store_alone(store, path, tmp)
+    if kind == "dump":
+        result = _dump(store, path)
+        store.close()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return result
     if kind == "classify":
         from mfmkg.loaders.classify import classify
         from mfmkg.loaders.vocabulary import load_vocabulary
@@ -144,33 +150,35 @@ def _phase(kind: str, path: str, store_kind: str) -> dict:
             "feed": feed}
 
 
-def _store_alone(store, path: str, tmp: str | None) -> dict:
-    """Time a fresh store of the same kind reading the triples that loading ``path`` writes (built untimed)."""
+def _dump(store, path: str) -> dict:
+    """Load ``path`` and write the triples of its source graph next to it as N-Triples (for the store phase)."""
     from mfmkg.loaders.pipeline import load_paths
     from mfmkg.namespaces import source_graph
-    from mfmkg.store.embedded import EmbeddedStore
 
     report = load_paths(store, [path], source="bench")
     graph = source_graph("bench")
-    nt = Path(path).with_suffix(".nt")
-    nt.write_bytes(store.query_raw(f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}",
-                                   "application/n-triples").body)
-    store.close()
-    if tmp:
-        shutil.rmtree(tmp, ignore_errors=True)
-    tmp = tempfile.mkdtemp(prefix="mfmkg-bench-") if tmp else None
-    fresh = EmbeddedStore(tmp)
+    Path(path).with_suffix(".nt").write_bytes(store.query_raw(
+        f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}", "application/n-triples").body)
+    return {"entries": report.sources[0].entries, "seconds": 0.0}
+
+
+def _store_alone(path: str, store_kind: str) -> dict:
+    """Time a fresh store reading the triples ``_dump`` wrote for ``path``, as the load's graph writer does."""
+    from mfmkg.namespaces import source_graph
+    from mfmkg.store.embedded import EmbeddedStore
+
+    graph, nt = source_graph("bench"), Path(path).with_suffix(".nt")
+    tmp = tempfile.mkdtemp(prefix="mfmkg-bench-") if store_kind == "disk" else None
+    store = EmbeddedStore(tmp)
     try:
         t = time.perf_counter()
-        fresh.load_path(str(nt), "application/n-triples", graph)
+        store.load_path(str(nt), "application/n-triples", graph)
         seconds = time.perf_counter() - t
-        triples = fresh.count(graph)
+        return {"entries": None, "seconds": seconds, "triples": store.count(graph)}
     finally:
-        fresh.close()
-        nt.unlink()
+        store.close()
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
-    return {"entries": report.sources[0].entries, "seconds": seconds, "triples": triples}
 
 
 def _child(kind: str, path: Path, store_kind: str) -> dict:
@@ -188,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--store", choices=["memory", "disk"], default="memory")
     ap.add_argument("--formats", default="bibtex,jsonl")
     ap.add_argument("--out", type=Path, default=OUT, help="where the generated inputs are kept (default bench/out)")
-    ap.add_argument("--phase", choices=["parse", "classify", "load", "dry", "store"], help=argparse.SUPPRESS)
+    ap.add_argument("--phase", choices=["parse", "classify", "load", "dry", "dump", "store"], help=argparse.SUPPRESS)
     ap.add_argument("--file", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.phase:
@@ -206,7 +214,11 @@ def main(argv: list[str] | None = None) -> int:
         classified = _child("classify", path, args.store)
         loaded = _child("load", path, args.store)
         dry = _child("dry", path, args.store)
-        alone = _child("store", path, args.store)
+        _child("dump", path, args.store)
+        try:
+            alone = _child("store", path, args.store)
+        finally:
+            path.with_suffix(".nt").unlink(missing_ok=True)
         counts = {"load": loaded["triples"], "dry": dry["triples"], "store": alone["triples"]}
         if len(set(counts.values())) != 1 or loaded["status"] != "loaded":
             raise SystemExit(f"{fmt}: the phases disagree: {loaded['status']}, triples {counts}")
