@@ -165,7 +165,7 @@ def clean_load(big_files, base_store, tmp_path_factory):
 #: Where to kill: while the source streams into its transaction (after that many CPU seconds of streaming), or
 #: at a fraction of a clean load's CPU time (about the first 35% is start-up: imports, the ontology check; the
 #: source streams until about 50%; the rest is the commit and RocksDB's flush when the store is closed).
-KILL_POINTS = {"jsonl": [("streaming", 0.05), ("streaming", 0.3), 0.8], "bibtex": [("streaming", 0.2)]}
+KILL_POINTS = {"jsonl": [("streaming", 0.05), ("streaming", 0.3), 0.8], "bibtex": [("streaming", 0.05), ("streaming", 0.2)]}
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "bibtex"])
