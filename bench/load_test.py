@@ -17,7 +17,7 @@ Every answer must be a 200 with the expected media type (and, for JSON, a body t
 a connection error or a client timeout is an error. At the end it prints the latency percentiles (p50, p95,
 p99, max) overall and per kind, the throughput and the error count, checks that the server is still alive,
 answers, logged no unhandled error and left no query process behind (an in-memory store's reusable query
-processes end after ``mfmkg.sandbox.IDLE_SECONDS`` idle), and exits 1 on any error.
+processes end after ``mfmkg.query_pool.IDLE_SECONDS`` idle), and exits 1 on any error.
 
     python -m bench.load_test                          # 50 clients x 1,000 requests
     python -m bench.load_test --clients 20 --requests 50
@@ -298,7 +298,7 @@ def server_problems(server: Server) -> list[str]:
             problems.append(f"the server answers {r.status_code} after the load")
     except requests.RequestException as exc:
         problems.append(f"the server does not answer after the load: {exc}")
-    from mfmkg.sandbox import IDLE_SECONDS
+    from mfmkg.query_pool import IDLE_SECONDS
 
     deadline = time.monotonic() + IDLE_SECONDS + 10  # idle reusable query processes end after IDLE_SECONDS
     while server.children() and time.monotonic() < deadline:

@@ -13,7 +13,7 @@ import time
 import pytest
 from rdflib import Literal, URIRef
 
-from mfmkg import netguard, sandbox
+from mfmkg import netguard, query_pool, query_process, sandbox
 from mfmkg.errors import LoadError, QueryRefused, QuerySyntaxError, QueryTimeout, StoreError
 from mfmkg.store.base import RawResult
 from mfmkg.store.embedded import EmbeddedStore
@@ -117,7 +117,7 @@ def test_child_is_reaped_when_the_parent_thread_fails(monkeypatch):
     def broken(*args):
         raise RuntimeError("the waiting thread failed")
 
-    monkeypatch.setattr(sandbox, "_read_frame", broken)
+    monkeypatch.setattr(sandbox, "read_frame", broken)
     with pytest.raises(RuntimeError, match="waiting thread failed"):
         sandbox.call(lambda: time.sleep(30) or ok(), 5)
     # no_leftovers checks the child is gone and the pipe closed
@@ -157,13 +157,13 @@ def test_child_closes_the_pipes_of_other_queries():
 
     def job():
         still_open = []
-        for fd in sandbox._pipe_fds:
+        for fd in query_process.pipe_fds:
             try:
                 os.fstat(fd)
                 still_open.append(fd)
             except OSError:
                 pass
-        return ok(repr((len(sandbox._pipe_fds), len(still_open))).encode())
+        return ok(repr((len(query_process.pipe_fds), len(still_open))).encode())
 
     try:
         registered, still_open = eval(sandbox.call(job, 5).body)  # noqa: S307 - our own repr of two ints
@@ -477,11 +477,11 @@ def test_concurrent_queries_get_their_own_answers_from_the_pool(mem_store):
         t.join()
     assert errors == []
     assert answers == {i: 200 - i for i in range(12)}
-    assert len(sandbox.worker_pids()) <= sandbox.MAX_IDLE
+    assert len(sandbox.worker_pids()) <= query_pool.MAX_IDLE
 
 
 def test_idle_processes_end_after_a_while(mem_store, monkeypatch):
-    monkeypatch.setattr(sandbox, "IDLE_SECONDS", 0.3)
+    monkeypatch.setattr(query_pool, "IDLE_SECONDS", 0.3)
     sandbox.query_raw(mem_store, COUNT, JSON, timeout=5)
     (worker,) = sandbox.worker_pids()
     deadline = time.monotonic() + 5
