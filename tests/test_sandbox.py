@@ -34,8 +34,15 @@ def child_pids() -> set[int]:
     return found
 
 
-def open_fds() -> set[int]:
-    return {int(fd) for fd in os.listdir("/proc/self/fd")}
+def open_fds() -> dict[int, str]:
+    """This process's descriptors and what each is (``pipe:[...]``, ``socket:[...]``, a path)."""
+    out = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            out[int(fd)] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the descriptor listdir used
+            pass
+    return out
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +52,7 @@ def no_leftovers():
     children, fds = child_pids(), open_fds()
     yield
     assert child_pids() - children == set()
-    assert open_fds() - fds == set()
+    assert {fd: what for fd, what in open_fds().items() if fd not in fds} == {}
 
 
 @pytest.fixture
